@@ -78,7 +78,8 @@ def sn_softmax(logits, temperature, *, s=None, st=None, axis=-1):
   Raises:
     ValueError: if both `s` and `st` are given, s <= 1, st <= 0, or a Python
       temperature <= 0. A non-positive tensor temperature fails the in-graph
-      check with InvalidArgumentError.
+      check with InvalidArgumentError (under jit_compile XLA drops the check
+      and the output is NaN instead).
   """
   if s is not None and st is not None:
     raise ValueError(f'sn_softmax: give at most one of s and st, got s={s}, st={st}')
