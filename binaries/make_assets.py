@@ -2,7 +2,7 @@ r"""Regenerates the data files shipped in edd_tf/assets/ from ../shared/data.
 
 Writes, deterministically (same input -> byte-identical output):
   * cifar10_sample.npz: the ORIGINAL JPEG bytes (no re-encoding) of the first
-    `--train_per_class` training and `--test_per_class` test images of every
+    `--sample_train_per_class` training and `--sample_test_per_class` test images of every
     CIFAR-10 class, read from the ImageFolder copy in <data_dir>/cifar10.
   * nb201_results.csv.gz: the NAS-Bench-201 results of all 15,625 cells, merged
     from the three <data_dir>/nb201/NASGraph_nasbench201_*.csv files, with the
@@ -11,7 +11,7 @@ Writes, deterministically (same input -> byte-identical output):
 
 Usage (from the repository root):
   python -m binaries.make_assets
-  python -m binaries.make_assets --data_dir=/path/to/shared/data --out_dir=edd_tf/assets
+  python -m binaries.make_assets --shared_data=/path/to/shared/data --assets_dir=edd_tf/assets
 """
 
 import csv
@@ -28,12 +28,12 @@ import numpy as np
 
 _REPO = pathlib.Path(__file__).resolve().parents[1]
 
-_DATA_DIR = flags.DEFINE_string('data_dir', str(_REPO.parent / 'shared' / 'data'),
-                                'Folder holding cifar10/ and nb201/ (the shared data).')
-_OUT_DIR = flags.DEFINE_string('out_dir', str(_REPO / 'edd_tf' / 'assets'),
-                               'Where to write the assets.')
-_TRAIN_PER_CLASS = flags.DEFINE_integer('train_per_class', 500, 'Training images per class.')
-_TEST_PER_CLASS = flags.DEFINE_integer('test_per_class', 100, 'Test images per class.')
+_DATA_DIR = flags.DEFINE_string('shared_data', str(_REPO.parent / 'shared' / 'data'),
+                                  'Folder holding cifar10/ and nb201/ (the shared data).')
+_OUT_DIR = flags.DEFINE_string('assets_dir', str(_REPO / 'edd_tf' / 'assets'),
+                                 'Where to write the assets.')
+_TRAIN_PER_CLASS = flags.DEFINE_integer('sample_train_per_class', 500, 'Training images per class.')
+_TEST_PER_CLASS = flags.DEFINE_integer('sample_test_per_class', 100, 'Test images per class.')
 
 # CIFAR-10 label order 0..9 (= the sorted folder names).
 CIFAR10_CLASSES = ('airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse',
