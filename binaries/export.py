@@ -1,0 +1,38 @@
+r"""Exports a training workdir's latest checkpoint as a SavedModel for TF Serving.
+
+  python -m binaries.export --workdir=/tmp/edd/quick --export_dir=/tmp/edd/serving/quick/1
+  saved_model_cli show --all --dir /tmp/edd/serving/quick/1
+
+Signature 'serving_default': images uint8[batch, S, S, 3] ->
+{probabilities float32[batch, classes], classes int64[batch]}.
+"""
+
+import sys
+
+from absl import app
+from absl import flags
+from absl import logging
+
+from edd_tf import export
+
+_WORKDIR = flags.DEFINE_string('workdir', None, 'A binaries.train workdir.')
+_EXPORT_DIR = flags.DEFINE_string('export_dir', None, 'SavedModel directory to write.')
+_OVERWRITE = flags.DEFINE_bool('overwrite', False, 'Write into a non-empty export_dir.')
+flags.mark_flags_as_required(['workdir', 'export_dir'])
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  try:
+    metadata = export.export(_WORKDIR.value, _EXPORT_DIR.value, overwrite=_OVERWRITE.value)
+  except ValueError as e:
+    logging.error('%s', e)
+    sys.exit(f'error: {e}')
+  print(f"exported {metadata['checkpoint']} to {_EXPORT_DIR.value} "
+        f"(images uint8[batch, {metadata['image_size']}, {metadata['image_size']}, 3], "
+        f"{metadata['num_classes']} classes)")
+
+
+if __name__ == '__main__':
+  app.run(main)

@@ -1,0 +1,167 @@
+"""Tests for edd_tf.export: the serving SavedModel, checked in fresh processes."""
+
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from edd_tf import data
+from edd_tf import export
+from edd_tf import train
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+NB201_CELL = ('|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|'
+              '+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|')
+
+
+def tiny_config():
+  config = train.default_config()
+  config.genotype = NB201_CELL
+  config.network = 'nb201'
+  config.model.update(channels=4, layers=0, cells_per_stage=1, auxiliary_weight=0.0,
+                      drop_path_prob=0.0)
+  config.train.update(epochs=1, batch_size=64, lr=0.05, cutout=0)
+  config.data.update(source='sample', train_examples=256, test_examples=64)
+  return config
+
+
+@pytest.fixture(scope='module')
+def workdir(tmp_path_factory):
+  path = tmp_path_factory.mktemp('workdir')
+  train.run(tiny_config(), path)
+  return path
+
+
+@pytest.fixture(scope='module')
+def export_dir(workdir, tmp_path_factory):
+  path = tmp_path_factory.mktemp('export') / '1'
+  export.export(workdir, path)
+  return path
+
+
+@pytest.fixture(scope='module')
+def images():
+  config = tiny_config()
+  return data.load_arrays(config.data, 'test').images[:5]
+
+
+def run_plain_python(code, cwd, *args):
+  """Runs `code` in a fresh interpreter that cannot import the project."""
+  env = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
+  env['TF_CPP_MIN_LOG_LEVEL'] = '2'
+  return subprocess.run([sys.executable, '-c', textwrap.dedent(code), *map(str, args)],
+                        cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_fresh_process_reproduces_keras_probabilities(workdir, export_dir, images, tmp_path):
+  np.save(tmp_path / 'images.npy', images)
+  result = run_plain_python("""
+      import sys
+      import numpy as np
+      import tensorflow as tf
+      serve = tf.saved_model.load(sys.argv[1]).signatures['serving_default']
+      out = serve(images=tf.constant(np.load(sys.argv[2])))
+      np.save(sys.argv[3], out['probabilities'].numpy())
+      np.save(sys.argv[4], out['classes'].numpy())
+      assert not [m for m in sys.modules if m.startswith('edd_tf')]
+      """, tmp_path, export_dir, tmp_path / 'images.npy', tmp_path / 'probs.npy',
+      tmp_path / 'classes.npy')
+  assert result.returncode == 0, result.stderr
+  model, info, _, _ = train.load_workdir_model(workdir)
+  want = tf.nn.softmax(model(data.normalize(images, info), training=False)).numpy()
+  served = np.load(tmp_path / 'probs.npy')
+  assert served.shape == (5, 10) and served.dtype == np.float32
+  np.testing.assert_allclose(served, want, atol=1e-5)
+  np.testing.assert_array_equal(np.load(tmp_path / 'classes.npy'), want.argmax(-1))
+
+
+_BAD_INPUT_SCRIPT = """
+    import sys
+    import tensorflow as tf
+    serve = tf.saved_model.load(sys.argv[1]).signatures['serving_default']
+    shape = [int(d) for d in sys.argv[2].split(',')]
+    try:
+      serve(images=tf.zeros(shape, tf.uint8))
+      sys.exit('bad input accepted')
+    except tf.errors.InvalidArgumentError as e:
+      print('rejected:', e.message.splitlines()[0] if e.message else '')
+    out = serve(images=tf.zeros([2, 32, 32, 3], tf.uint8))  # The process keeps serving.
+    assert out['probabilities'].shape == (2, 10)
+    print('still serving')
+    """
+
+
+def test_rank3_batch_is_rejected_and_process_survives(export_dir, tmp_path):
+  result = run_plain_python(_BAD_INPUT_SCRIPT, tmp_path, export_dir, '32,32,3')
+  assert result.returncode == 0, result.stderr
+  assert 'rejected' in result.stdout and 'still serving' in result.stdout
+
+
+def test_wrong_size_batch_is_rejected_and_process_survives(export_dir, tmp_path):
+  result = run_plain_python(_BAD_INPUT_SCRIPT, tmp_path, export_dir, '2,28,28,3')
+  assert result.returncode == 0, result.stderr
+  assert 'rejected' in result.stdout and 'still serving' in result.stdout
+
+
+def test_float32_input_is_rejected_at_the_signature(export_dir):
+  serve = tf.saved_model.load(str(export_dir)).signatures['serving_default']
+  with pytest.raises(tf.errors.InvalidArgumentError, match='uint8'):
+    serve(images=tf.zeros([2, 32, 32, 3], tf.float32))
+
+
+def test_saved_model_cli_lists_the_signature(export_dir):
+  cli = pathlib.Path(sys.executable).parent / 'saved_model_cli'
+  assert cli.is_file(), 'saved_model_cli ships with tensorflow'
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2')
+  result = subprocess.run([str(cli), 'show', '--all', '--dir', str(export_dir)],
+                          capture_output=True, text=True, env=env, timeout=120)
+  assert result.returncode == 0, result.stderr
+  out = result.stdout
+  assert "signature_def['serving_default']" in out
+  assert "inputs['images']" in out and 'DT_UINT8' in out
+  assert "outputs['probabilities']" in out and "outputs['classes']" in out
+
+
+def test_writes_labels_and_metadata(export_dir):
+  labels = (export_dir / 'labels.txt').read_text().split()
+  assert labels == list(data.CIFAR10_CLASSES)
+  metadata = json.loads((export_dir / 'metadata.json').read_text())
+  assert metadata['image_size'] == 32 and metadata['num_classes'] == 10
+  assert metadata['genotype'] == NB201_CELL
+
+
+def test_refuses_non_empty_export_dir(workdir, export_dir):
+  with pytest.raises(ValueError, match='not empty'):
+    export.export(workdir, export_dir)
+
+
+def _workdir_without_checkpoint(workdir, tmp_path):
+  empty = tmp_path / 'no_ckpt'
+  empty.mkdir()
+  for name in ('config.json', 'dataset.json'):
+    shutil.copy(workdir / name, empty / name)
+  return empty
+
+
+def test_workdir_without_checkpoint_is_a_clear_error(workdir, tmp_path):
+  with pytest.raises(ValueError, match='no checkpoint'):
+    export.export(_workdir_without_checkpoint(workdir, tmp_path), tmp_path / 'out')
+
+
+def test_binary_reports_missing_checkpoint_without_traceback(workdir, tmp_path):
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2')
+  result = subprocess.run(
+      [sys.executable, '-m', 'binaries.export',
+       f'--workdir={_workdir_without_checkpoint(workdir, tmp_path)}',
+       f'--export_dir={tmp_path / "out"}'],
+      cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+  assert result.returncode != 0
+  assert 'no checkpoint' in result.stderr
+  assert 'Traceback' not in result.stderr

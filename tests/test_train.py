@@ -1,0 +1,287 @@
+"""Tests for edd_tf.train: genotype resolution, schedules, the SGD step, the loop."""
+
+import json
+import math
+import pathlib
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from edd_tf import genotype as genotype_lib
+from edd_tf import train
+
+SHARED_DATA = pathlib.Path(__file__).resolve().parents[1].parent / 'shared' / 'data'
+NB201_CELL = ('|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|'
+              '+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|')
+
+
+def tiny_config(epochs=1):
+  """A 4-channel, 1-cell-per-stage NB201 net on 256 sample images (4 steps/epoch)."""
+  config = train.default_config()
+  config.genotype = NB201_CELL
+  config.network = 'nb201'
+  config.model.update(channels=4, layers=0, cells_per_stage=1, auxiliary_weight=0.0,
+                      drop_path_prob=0.0)
+  config.train.update(epochs=epochs, batch_size=64, lr=0.05, nesterov=True, weight_decay=5e-4,
+                      cutout=0)
+  config.data.update(source='sample', train_examples=256, test_examples=64)
+  return config
+
+
+def read_checkpoint(workdir):
+  reader = tf.train.load_checkpoint(str(pathlib.Path(workdir) / train.CHECKPOINT_DIR))
+  return reader
+
+
+class Recorder:
+  """A progress callback that records its calls."""
+
+  def __init__(self):
+    self.calls = []
+
+  def __call__(self, epoch, step, steps, metrics):
+    self.calls.append((epoch, step, steps, dict(metrics)))
+
+  @property
+  def epochs(self):
+    return sorted({c[0] for c in self.calls})
+
+
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory):
+  """(workdir, results, recorder) of a 1-epoch tiny run."""
+  workdir = tmp_path_factory.mktemp('train')
+  recorder = Recorder()
+  results = train.run(tiny_config(), workdir, progress=recorder)
+  return workdir, results, recorder
+
+
+# --------------------------------------------------------------------------
+# Genotype resolution
+# --------------------------------------------------------------------------
+
+
+def test_unknown_genotype_name_lists_known_names(tmp_path):
+  config = tiny_config()
+  config.network = 'darts_cifar'
+  config.genotype = 'DARTS_V3'
+  with pytest.raises(ValueError, match='unknown genotype name.*DARTS_V2'):
+    train.run(config, tmp_path)
+
+
+def test_darts_genotype_for_nb201_network_is_rejected(tmp_path):
+  config = tiny_config()
+  config.genotype = 'DARTS_V2'
+  with pytest.raises(ValueError, match="DARTS-space Genotype.*config.network='nb201'"):
+    train.run(config, tmp_path)
+
+
+def test_nb201_genotype_for_darts_network_is_rejected():
+  with pytest.raises(ValueError, match="NB201 cell.*config.network='darts_cifar'"):
+    train.resolve_genotype(NB201_CELL, 'darts_cifar')
+
+
+def test_genotype_from_search_workdir(tmp_path):
+  (tmp_path / 'genotype.json').write_text(
+      json.dumps({'space': 'nb201', 'genotype': NB201_CELL, 'history': []}))
+  assert train.resolve_genotype(str(tmp_path), 'nb201') == NB201_CELL
+  assert train.resolve_genotype(str(tmp_path / 'genotype.json'), 'nb201') == NB201_CELL
+
+
+def test_darts_genotype_from_genotype_json_and_literal(tmp_path):
+  darts_v2 = genotype_lib.GENOTYPES['DARTS_V2']
+  (tmp_path / 'genotype.json').write_text(json.dumps(
+      {'space': 'darts', 'genotype': genotype_lib.genotype_to_dict(darts_v2)}))
+  assert train.resolve_genotype(str(tmp_path), 'darts_cifar') == darts_v2
+  assert train.resolve_genotype(str(darts_v2), 'darts_imagenet') == darts_v2
+  assert train.resolve_genotype('DARTS_V2', 'darts_cifar') == darts_v2
+
+
+def test_missing_genotype_path_is_an_error(tmp_path):
+  with pytest.raises(ValueError, match='no such file'):
+    train.resolve_genotype(str(tmp_path / 'nope' / 'genotype.json'), 'nb201')
+
+
+def test_empty_genotype_says_what_to_set():
+  with pytest.raises(ValueError, match='--config.genotype='):
+    train.resolve_genotype('', 'darts_cifar')
+
+
+# --------------------------------------------------------------------------
+# Schedules and the loss
+# --------------------------------------------------------------------------
+
+
+def test_cosine_schedule_edges():
+  kw = dict(lr=0.1, lr_min=0.001, epochs=10, schedule='cosine')
+  assert train.learning_rate(0, **kw) == pytest.approx(0.1)
+  assert train.learning_rate(5, **kw) == pytest.approx((0.1 + 0.001) / 2)
+  assert train.learning_rate(10, **kw) == pytest.approx(0.001)
+
+
+def test_step_schedule_decays_per_epoch():
+  kw = dict(lr=0.1, epochs=250, schedule='step', gamma=0.97)
+  assert train.learning_rate(0, **kw) == pytest.approx(0.1)
+  assert train.learning_rate(3, **kw) == pytest.approx(0.1 * 0.97 ** 3)
+
+
+def test_warmup_scales_first_epochs():
+  kw = dict(lr=0.5, epochs=250, schedule='step', gamma=0.97, warmup_epochs=5)
+  assert train.learning_rate(0, **kw) == pytest.approx(0.5 / 5)
+  assert train.learning_rate(4, **kw) == pytest.approx(0.5 * 0.97 ** 4)
+
+
+def test_unknown_schedule_is_an_error():
+  with pytest.raises(ValueError, match='lr_schedule.*cosine'):
+    train.learning_rate(0, lr=0.1, epochs=1, schedule='exp')
+
+
+def test_drop_path_ramp():
+  assert train.drop_path_rate(0, drop_path_prob=0.2, epochs=600) == 0.0
+  assert train.drop_path_rate(300, drop_path_prob=0.2, epochs=600) == pytest.approx(0.1)
+
+
+def test_label_smoothed_cross_entropy_matches_hand_formula():
+  logits = tf.constant([[2.0, 0.0, -1.0]])
+  log_p = np.log(np.exp([2.0, 0.0, -1.0]) / np.exp([2.0, 0.0, -1.0]).sum())
+  target = np.array([0.1 / 3, 0.9 + 0.1 / 3, 0.1 / 3])
+  got = train.cross_entropy(tf.constant([1]), logits, label_smoothing=0.1)
+  np.testing.assert_allclose(got.numpy(), [-(target * log_p).sum()], rtol=1e-6)
+
+
+# --------------------------------------------------------------------------
+# The SGD step
+# --------------------------------------------------------------------------
+
+
+def test_coupled_weight_decay_after_clipping_matches_hand_step():
+  keras.utils.set_random_seed(0)
+  model = keras.Sequential([keras.layers.Flatten(), keras.layers.Dense(3)])
+  images = tf.random.normal([4, 2, 2, 3])
+  labels = tf.constant([0, 1, 2, 1])
+  model(images)
+  w0 = [v.numpy().copy() for v in model.trainable_variables]
+  with tf.GradientTape() as tape:
+    loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, model(images)))
+  grads = [g.numpy() for g in tape.gradient(loss, model.trainable_variables)]
+  norm = math.sqrt(sum(float((g ** 2).sum()) for g in grads))
+  clip, lr, wd = norm / 4, 0.5, 0.1  # The clip is active.
+  # PyTorch: clip_grad_norm_ first, then SGD adds wd * w; first momentum step = plain step.
+  expected = [w - lr * (g * clip / norm + wd * w) for w, g in zip(w0, grads)]
+
+  strategy = tf.distribute.get_strategy()
+  config = train.default_config().train
+  config.update(lr=lr, momentum=0.9, nesterov=False)
+  optimizer = train.make_optimizer(config, model.trainable_variables)
+  step = train.make_train_step(model, optimizer, strategy=strategy, global_batch_size=4,
+                               weight_decay=wd, grad_clip=clip)
+  step_loss, _ = step(images, labels)
+  assert float(step_loss) == pytest.approx(float(loss), rel=1e-6)
+  for got, want in zip(model.trainable_variables, expected):
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=1e-6)
+
+
+# --------------------------------------------------------------------------
+# The training loop
+# --------------------------------------------------------------------------
+
+
+def test_learns_cifar10_above_chance(tmp_path):
+  config = tiny_config(epochs=4)
+  config.model.channels = 8
+  config.train.update(lr=0.1)
+  config.data.update(source='folder', path=str(SHARED_DATA / 'cifar10'), train_examples=2000,
+                     test_examples=500)
+  results = train.run(config, tmp_path)
+  assert results['test_accuracy'] > 0.25  # Chance is 0.10; seeds 0-4 give 0.34-0.38.
+
+
+def test_writes_results_config_and_checkpoint(trained):
+  workdir, results, _ = trained
+  on_disk = json.loads((workdir / 'results.json').read_text())
+  assert on_disk == results
+  assert results['epochs'] == 1 and results['genotype'] == NB201_CELL
+  assert results['params'] > 0 and results['flops'] > 0
+  assert 0.0 <= results['test_accuracy'] <= 1.0
+  config = json.loads((workdir / 'config.json').read_text())
+  assert config['genotype'] == NB201_CELL and config['model']['channels'] == 4
+  assert json.loads((workdir / 'dataset.json').read_text())['num_classes'] == 10
+  assert read_checkpoint(workdir).get_tensor('epoch/.ATTRIBUTES/VARIABLE_VALUE') == 1
+
+
+def test_checkpoint_restores_every_weight(trained):
+  workdir, _, _ = trained
+  keras.utils.set_random_seed(1)
+  first, *_ = train.load_workdir_model(workdir)
+  keras.utils.set_random_seed(2)  # Different initial values: all must be overwritten.
+  second, *_ = train.load_workdir_model(workdir)
+  assert len(first.weights) == len(second.weights) > 10
+  for a, b in zip(first.weights, second.weights):
+    np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
+
+
+def test_writes_tensorboard_summaries(trained):
+  workdir, _, _ = trained
+  tags = set()
+  for path in (workdir / 'tb').glob('events.out.tfevents.*'):
+    for event in tf.compat.v1.train.summary_iterator(str(path)):
+      tags.update(v.tag for v in event.summary.value)
+  assert {'train/loss', 'train/accuracy', 'test/loss', 'test/accuracy', 'lr', 'drop_path_rate',
+          'model/params', 'model/flops', 'genotype'} <= tags
+
+
+def test_progress_reports_every_step_and_test_metrics_last(trained):
+  _, results, recorder = trained
+  assert [c[1] for c in recorder.calls] == [1, 2, 3, 4]
+  assert all(c[2] == 4 for c in recorder.calls)
+  last = recorder.calls[-1][3]
+  assert last['test_accuracy'] == results['test_accuracy'] and 'lr' in last
+
+
+def test_finished_run_just_reports(trained):
+  workdir, results, _ = trained
+  recorder = Recorder()
+  assert train.run(tiny_config(), workdir, progress=recorder) == results
+  assert not recorder.calls
+
+
+def test_resume_continues_from_last_epoch(tmp_path):
+  train.run(tiny_config(epochs=1), tmp_path)
+  reader = read_checkpoint(tmp_path)
+  assert reader.get_tensor('optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE') == 4
+  recorder = Recorder()
+  results = train.run(tiny_config(epochs=2), tmp_path, progress=recorder)
+  assert recorder.epochs == [1]  # Epoch 0 was not run again.
+  reader = read_checkpoint(tmp_path)
+  assert reader.get_tensor('epoch/.ATTRIBUTES/VARIABLE_VALUE') == 2
+  assert reader.get_tensor('optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE') == 8
+  assert results['epochs'] == 2
+
+
+def test_resume_with_a_different_network_is_an_error(tmp_path):
+  train.run(tiny_config(epochs=1), tmp_path)
+  config = tiny_config(epochs=2)
+  config.model.channels = 8
+  with pytest.raises(ValueError, match='different network.*model.channels'):
+    train.run(config, tmp_path)
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
+  train.run(tiny_config(epochs=1), tmp_path)
+  ckpt_dir = tmp_path / train.CHECKPOINT_DIR
+  good = tf.train.latest_checkpoint(str(ckpt_dir))
+  reader = tf.train.load_checkpoint(good)
+  weights = {k: reader.get_tensor(k) for k in reader.get_variable_to_shape_map()
+             if k.startswith('model/')}
+  config = tiny_config(epochs=2)
+  config.train.lr = float('inf')  # The first step of epoch 2 makes the weights inf/NaN.
+  with pytest.raises(FloatingPointError, match='epoch 2.*last good checkpoint'):
+    train.run(config, tmp_path)
+  assert tf.train.latest_checkpoint(str(ckpt_dir)) == good
+  reader = tf.train.load_checkpoint(good)
+  assert reader.get_tensor('epoch/.ATTRIBUTES/VARIABLE_VALUE') == 1
+  for key, value in weights.items():
+    np.testing.assert_array_equal(reader.get_tensor(key), value)
+    assert np.all(np.isfinite(value))
