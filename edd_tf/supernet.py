@@ -1,0 +1,191 @@
+"""Search supernets: mixed operations, search cells and networks.
+
+The architecture parameters live OUTSIDE the Keras model (tf-notes sect. 3):
+the search loop owns ``alphas`` and turns them into mixing weights
+``betas = sn_softmax(alphas / t)``; the model takes ``betas`` as a second input.
+So ``model.trainable_variables`` are exactly the operation weights, and the
+two optimizers never see each other's variables.
+"""
+
+import keras
+from keras import layers
+from keras import ops as K
+
+from edd_tf import ops as ops_lib
+from edd_tf import spaces
+
+
+class MixedOp(layers.Layer):
+  """sum_i beta_i * op_i(x) over the candidate ops of one edge (DARTS Eq. 1).
+
+  'none' contributes beta * 0 = 0 to the sum and nothing to any gradient, so it
+  is not computed at all (exact, and saves a tensor per edge).
+  """
+
+  def __init__(self, op_names, channels, stride, affine=False, pool_bn=False, **kwargs):
+    super().__init__(**kwargs)
+    self.op_names = tuple(op_names)
+    self.stride = stride
+    self.candidates = []
+    for index, name in enumerate(self.op_names):
+      if name == 'none':
+        continue
+      if pool_bn and 'pool' in name:
+        # DARTS model_search.py appends an affine-free BN to every pooling op.
+        op = ops_lib.Pool(name[:3], stride, bn=True)
+      else:
+        op = ops_lib.build_op(name, channels, stride, affine)
+      self.candidates.append((index, op))
+
+  def call(self, x, weights, training=False):
+    """x: float[B, H, W, C]; weights: float32[num_ops] mixing weights."""
+    out = None
+    for index, op in self.candidates:
+      y = K.cast(weights[index], x.dtype) * op(x, training=training)
+      out = y if out is None else out + y
+    if out is None:  # every candidate is 'none'
+      out = ops_lib.Zero(self.stride)(x)
+    return out
+
+
+class NB201SearchCell(layers.Layer):
+  """The 4-node, 6-edge NB201 cell; node i = sum_{j<i} MixedOp_ij(node_j).
+
+  Edge k of ``betas`` is ``spaces.NB201.edges[k] == (i, j)`` (AutoDL's sorted
+  "i<-j" keys, reference sect. 2.2); the cell output is the last node.
+  """
+
+  def __init__(self, space, channels, **kwargs):
+    super().__init__(**kwargs)
+    self.space = space
+    self.edges = [MixedOp(space.ops, channels, 1, affine=False, name=f'edge_{i}_{j}')
+                  for i, j in space.edges]
+
+  def call(self, x, betas, training=False):
+    nodes = [x]
+    for node in range(1, self.space.num_nodes):
+      terms = [self.edges[k](nodes[j], betas[k], training=training)
+               for k, (i, j) in enumerate(self.space.edges) if i == node]
+      nodes.append(terms[0] if len(terms) == 1 else K.sum(K.stack(terms), axis=0))
+    return nodes[-1]
+
+
+class FusedNB201SearchCell(layers.Layer):
+  """NB201SearchCell computed per SOURCE node instead of per edge (same maths).
+
+  All edges leaving node j see the same input, so their candidate ops can
+  share work: one ReLU, one 1x1 conv and one 3x3 conv whose output channels
+  are the edges' convs side by side (a conv with n*C filters is n convs with C
+  filters each; BN is per channel, so one BN over n*C channels is n BNs), and
+  one parameter-free 3x3 average pool. A cell then runs 6 convs instead of 12,
+  3 pools instead of 6 and 3 ReLUs instead of 12. ``test_supernet`` checks that
+  it equals ``NB201SearchCell`` with the same weights.
+
+  Only the NB201 op set (any subset of it) at stride 1 is supported.
+  """
+
+  FUSABLE = frozenset(('none', 'skip_connect', 'nor_conv_1x1', 'nor_conv_3x3', 'avg_pool_3x3'))
+
+  def __init__(self, space, channels, **kwargs):
+    super().__init__(**kwargs)
+    unknown = set(space.ops) - self.FUSABLE
+    if unknown:
+      raise ValueError(f'FusedNB201SearchCell cannot fuse ops {sorted(unknown)}; '
+                       f'fusable ops: {sorted(self.FUSABLE)}')
+    self.space = space
+    self.channels = channels
+    self.col = {name: space.ops.index(name) for name in space.ops}
+    # targets[j] = [(edge index k, node i), ...] for the edges i <- j.
+    self.targets = [[(k, i) for k, (i, jj) in enumerate(space.edges) if jj == j]
+                    for j in range(space.num_nodes - 1)]
+    self.convs = {}
+    for name, kernel in (('nor_conv_1x1', 1), ('nor_conv_3x3', 3)):
+      if name in self.col:
+        self.convs[name] = [
+            (ops_lib.conv(len(t) * channels, kernel, name=f'{name}_from_{j}'),
+             ops_lib.batch_norm(False, name=f'{name}_bn_from_{j}'))
+            for j, t in enumerate(self.targets)]
+    self.pool = layers.AveragePooling2D(3, strides=1, padding='same')
+
+  def call(self, x, betas, training=False):
+    c = self.channels
+    incoming = {i: [] for i in range(1, self.space.num_nodes)}
+    nodes = [x]
+    for j, targets in enumerate(self.targets):
+      h = nodes[j]
+      outputs = {}
+      if 'skip_connect' in self.col:
+        outputs['skip_connect'] = [h] * len(targets)
+      if 'avg_pool_3x3' in self.col:
+        outputs['avg_pool_3x3'] = [self.pool(h)] * len(targets)
+      if self.convs:
+        r = K.relu(h)
+        for name, per_source in self.convs.items():
+          conv, bn = per_source[j]
+          y = bn(conv(r), training=training)
+          outputs[name] = [y[..., n * c:(n + 1) * c] for n in range(len(targets))]
+      for n, (k, i) in enumerate(targets):
+        for name, ys in outputs.items():
+          incoming[i].append(K.cast(betas[k, self.col[name]], h.dtype) * ys[n])
+      terms = incoming[j + 1]
+      nodes.append(K.sum(K.stack(terms), axis=0) if terms else K.zeros_like(h))
+    return nodes[-1]
+
+
+class NB201Supernet(keras.Model):
+  """TinyNetworkDarts (AutoDL search_model_darts.py, reference sect. 2.3).
+
+  stem conv3x3+BN -> N cells (C) -> ResNet block (2C, /2) -> N cells -> ResNet
+  block (4C, /2) -> N cells -> BN, ReLU, global average pool, Dense. Every
+  search cell shares the same betas (one 6x5 alpha matrix for the network).
+  """
+
+  def __init__(self, num_classes, channels=16, cells_per_stage=5, space=None, fused=True,
+               **kwargs):
+    super().__init__(**kwargs)
+    cell_cls = FusedNB201SearchCell if fused else NB201SearchCell
+    self.space = space or spaces.get_space('nb201')
+    self.num_classes = num_classes
+    self.stem_conv = ops_lib.conv(channels, 3)
+    self.stem_bn = ops_lib.batch_norm(True)
+    self.blocks = []
+    for stage, c in enumerate((channels, 2 * channels, 4 * channels)):
+      if stage:
+        self.blocks.append(ops_lib.ResNetBasicBlock(c, 2, name=f'reduce_{stage}'))
+      for n in range(cells_per_stage):
+        self.blocks.append(cell_cls(self.space, c, name=f'cell_{stage}_{n}'))
+    self.last_bn = ops_lib.batch_norm(True)
+    self.classifier = layers.Dense(num_classes, name='classifier')
+
+  def call(self, images, betas, training=False):
+    """images: float[B, H, W, 3] normalised; betas: float32[6, num_ops]."""
+    x = self.stem_bn(self.stem_conv(images), training=training)
+    for block in self.blocks:
+      if isinstance(block, (NB201SearchCell, FusedNB201SearchCell)):
+        x = block(x, betas, training=training)
+      else:
+        x = block(x, training=training)
+    x = K.relu(self.last_bn(x, training=training))
+    x = K.mean(x, axis=(1, 2))
+    return K.cast(self.classifier(x), 'float32')
+
+
+SUPERNETS = {'nb201': NB201Supernet}
+
+
+def build_supernet(space_name, num_classes, model_config):
+  """Builds the supernet of a search space from ``config.model``.
+
+  Args:
+    space_name: a key of SUPERNETS.
+    num_classes: classifier width.
+    model_config: ConfigDict with ``channels``, ``cells_per_stage`` and
+      ``fused`` (use the per-source fused cell; same maths, faster).
+  """
+  if space_name not in SUPERNETS:
+    raise ValueError(f'unknown search space {space_name!r} (config.space); '
+                     f'known spaces: {sorted(SUPERNETS)}')
+  return SUPERNETS[space_name](num_classes, channels=model_config.channels,
+                               cells_per_stage=model_config.cells_per_stage,
+                               space=spaces.get_space(space_name),
+                               fused=model_config.get('fused', True))
