@@ -1,0 +1,183 @@
+"""The bilevel search loop (edd_tf/search.py) on real images."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorboard.backend.event_processing import event_accumulator
+
+from edd_tf import search
+
+
+def tiny_config(**overrides):
+  """A seconds-long search on 256 real CIFAR-10 images from the embedded sample."""
+  c = search.default_config()
+  c.data.train_examples = 256
+  c.model.channels = 4
+  c.model.cells_per_stage = 1
+  c.search.epochs = 3
+  c.search.batch_size = 32
+  c.search.eval_examples = 64
+  c.search.eval_batch_size = 64
+  c.optim.arch.lr = 3e-2  # move the alphas visibly within a few steps
+  for key, value in overrides.items():
+    node = c
+    *path, last = key.split('.')
+    for p in path:
+      node = node[p]
+    node[last] = value
+  return c
+
+
+@pytest.fixture(scope='module')
+def edd_run(tmp_path_factory):
+  workdir = tmp_path_factory.mktemp('edd')
+  return workdir, search.run(tiny_config(), workdir)
+
+
+def test_variable_groups_are_disjoint_and_cover_everything():
+  c = tiny_config()
+  searcher = search.Searcher(c, num_classes=10, image_size=32)
+  weights = {id(v) for v in searcher.weight_variables}
+  arch = {id(v) for v in searcher.arch_variables}
+  assert not weights & arch
+  every = {id(v) for v in searcher.model.trainable_variables} | {id(searcher.alphas)}
+  assert weights | arch == every
+  assert searcher.alphas.shape == (6, 5)
+  assert np.abs(searcher.alphas.numpy()).max() < 1e-2  # 1e-3 * N(0, 1)
+
+
+def test_coupled_weight_decay_adds_wd_times_w():
+  v = tf.Variable([1.0, -2.0])
+  (g,) = search.coupled_l2([tf.constant([0.5, 0.5])], [v], 0.1)
+  np.testing.assert_allclose(g, [0.6, 0.3])
+
+
+def test_cosine_lr_end_points():
+  assert search.cosine_lr(0, 50, 0.025, 0.001) == pytest.approx(0.025)
+  assert search.cosine_lr(25, 50, 0.025, 0.001) == pytest.approx(0.013)
+  assert search.cosine_lr(50, 50, 0.025, 0.001) == pytest.approx(0.001)
+
+
+def test_edd_search_moves_temperature_and_entropy_as_scheduled(edd_run):
+  workdir, result = edd_run
+  history = result['history']
+  assert [h['epoch'] for h in history] == [1, 2, 3]
+  # EDD: t starts at t0 = 1 and falls every epoch (Eq. 14-15 with H > 0).
+  temps = [h['temperature'] for h in history]
+  assert temps[0] == 1.0 and temps[0] > temps[1] > temps[2] > 0
+  # The temperature of epoch k+1 follows Eq. 15 from the recorded d_exp.
+  e_a = json.loads((workdir / 'genotype.json').read_text())['history'][0]
+  for h in history:
+    assert h['next_temperature'] < h['temperature']
+  d = [h['d_exp'] for h in history]
+  assert d[0] == pytest.approx(0.06 * 0.5 * history[0]['entropy'])          # Eq. 14, d(0) = 0
+  assert d[1] == pytest.approx(0.06 * 0.5 * history[1]['entropy'] + 0.5 * d[0])
+  # Small temperature sparsifies beta: the tempered entropy falls from ln 5.
+  assert history[0]['entropy_tempered'] == pytest.approx(math.log(5), abs=0.05)
+  assert history[-1]['entropy_tempered'] < 0.5 * math.log(5)
+  assert history[-1]['entropy'] < math.log(5)  # the alphas moved
+  for h in history:
+    assert 0.0 <= h['discrete_acc'] <= 1.0
+    assert math.isfinite(h['train_loss']) and math.isfinite(h['val_loss'])
+  del e_a
+
+
+def test_outputs_genotype_benchmark_and_tensorboard(edd_run):
+  workdir, result = edd_run
+  saved = json.loads((workdir / 'genotype.json').read_text())
+  assert saved['genotype'] == result['genotype'] == result['history'][-1]['genotype']
+  assert saved['benchmark']['arch'] == result['genotype']
+  assert 0 < saved['benchmark']['cifar10_valid'] < 100
+  assert json.loads((workdir / 'config.json').read_text())['schedule']['name'] == 'edd'
+  events = list((workdir / 'tb').glob('events.out.tfevents.*'))
+  assert events
+  acc = event_accumulator.EventAccumulator(str(events[0]), size_guidance={'tensors': 0})
+  acc.Reload()
+  tags = set(acc.Tags()['tensors'])
+  for tag in ('search/temperature', 'search/d_exp', 'search/entropy', 'search/discrete_acc',
+              'search/train_loss', 'search/val_acc', 'arch/betas', 'arch/genotype',
+              'arch/alphas'):
+    assert tag in tags, tag
+  assert len(acc.Tensors('search/temperature')) == 3
+
+
+class _Interrupt(Exception):
+  pass
+
+
+def test_resume_after_interrupt_matches_uninterrupted_run(tmp_path):
+  config = tiny_config(**{'search.epochs': 2})
+  reference = search.run(config, tmp_path / 'ref')
+
+  def interrupt(epoch, step, steps, metrics):
+    del steps, metrics
+    if epoch == 1 and step == 2:
+      raise _Interrupt()
+
+  with pytest.raises(_Interrupt):
+    search.run(config, tmp_path / 'cut', progress=interrupt)
+  partial = json.loads((tmp_path / 'cut' / 'genotype.json').read_text())
+  assert partial['epochs'] == 1  # epoch 1 completed and was saved
+
+  seen = []
+  resumed = search.run(config, tmp_path / 'cut', progress=lambda e, *a: seen.append(e))
+  assert set(seen) == {1}  # only the second epoch was trained again
+  assert resumed['history'][0] == partial['history'][0]
+  for got, want in zip(resumed['history'], reference['history']):
+    assert got['temperature'] == pytest.approx(want['temperature'], rel=1e-6)
+    assert got['d_exp'] == pytest.approx(want['d_exp'], rel=1e-4)
+    assert got['train_loss'] == pytest.approx(want['train_loss'], rel=1e-3)
+  # A finished run reruns as a no-op with the same result.
+  again = search.run(config, tmp_path / 'cut')
+  assert again['history'] == resumed['history']
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
+  config = tiny_config(**{'search.epochs': 2})
+  search.run(config, tmp_path)  # two good epochs
+  ckpt_before = tf.train.latest_checkpoint(str(tmp_path / 'checkpoints'))
+  bad = tiny_config(**{'search.epochs': 3, 'optim.weights.lr': 1e30,
+                       'optim.weights.lr_min': 1e30, 'optim.weights.grad_clip': 0.0})
+  with pytest.raises(FloatingPointError, match='non-finite'):
+    search.run(bad, tmp_path)
+  assert tf.train.latest_checkpoint(str(tmp_path / 'checkpoints')) == ckpt_before
+  assert json.loads((tmp_path / 'genotype.json').read_text())['epochs'] == 2
+
+
+def test_plain_softmax_constant_temperature_is_darts(tmp_path):
+  config = tiny_config(**{'softmax.kind': 'plain', 'softmax.st': 0.0,
+                          'schedule.name': 'constant', 'search.epochs': 1,
+                          'benchmark.nb201_table': 'none'})
+  result = search.run(config, tmp_path)
+  assert result['history'][0]['temperature'] == 1.0
+  assert result['history'][0]['next_temperature'] == 1.0
+  assert result['benchmark'] is None
+
+
+@pytest.mark.parametrize('field, value, match', [
+    ('space', 'darts_x', r"unknown search space 'darts_x'.*nb201"),
+    ('schedule.name', 'cosine', r"unknown schedule 'cosine'.*edd"),
+    ('schedule.lam', 0.0, "lam"),
+    ('schedule.t0', -1.0, "t0"),
+    ('softmax.kind', 'sparse', r"config.softmax.kind.*plain"),
+    ('softmax.s', 50.0, "exactly one of"),
+    ('schedule.entropy', 'beta', r"config.schedule.entropy.*alphas"),
+    ('data.source', 'web', r"config.data.source"),
+])
+def test_bad_config_values_name_the_field(tmp_path, field, value, match):
+  with pytest.raises(ValueError, match=match):
+    search.run(tiny_config(**{field: value}), tmp_path)
+
+
+def test_missing_folder_and_empty_folder(tmp_path):
+  with pytest.raises(ValueError, match='config.data.path'):
+    search.run(tiny_config(**{'data.source': 'folder', 'data.path': str(tmp_path / 'nope')}),
+               tmp_path / 'w1')
+  (tmp_path / 'empty' / 'train' / 'cat').mkdir(parents=True)
+  (tmp_path / 'empty' / 'test' / 'cat').mkdir(parents=True)
+  with pytest.raises(ValueError, match='no images|empty'):
+    search.run(tiny_config(**{'data.source': 'folder', 'data.path': str(tmp_path / 'empty')}),
+               tmp_path / 'w2')
