@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from edd_tf import data
 from edd_tf import genotype as genotype_lib
 from edd_tf import train
 
@@ -181,6 +182,75 @@ def test_coupled_weight_decay_after_clipping_matches_hand_step():
   assert float(step_loss) == pytest.approx(float(loss), rel=1e-6)
   for got, want in zip(model.trainable_variables, expected):
     np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=1e-6)
+
+
+def tiny_darts_config(epochs=2):
+  """DARTS_V2 in a 3-cell, C=16 CIFAR network with the auxiliary head and drop path.
+
+  C stays at 16: with fewer input channels the oneDNN filter gradient of a
+  1x1 stride-2 conv (FactorizedReduce) corrupts the heap on AVX-512 CPUs
+  (oneDNN issue #6035, IC < ic_block); TF_ENABLE_ONEDNN_OPTS=0 avoids it.
+  """
+  config = train.default_config()
+  config.model.update(channels=16, layers=3, auxiliary_weight=0.4, drop_path_prob=0.2)
+  config.train.update(epochs=epochs, batch_size=32, cutout=16)
+  config.data.update(source='sample', train_examples=64, test_examples=32)
+  return config
+
+
+def test_auxiliary_loss_is_weighted_into_the_step():
+  config = tiny_darts_config()
+  info = data.DATASETS['cifar10']
+  keras.utils.set_random_seed(0)
+  model = train.build_model(config, genotype_lib.GENOTYPES['DARTS_V2'], info)
+  images = tf.random.normal([8, 32, 32, 3])
+  labels = tf.range(8) % 10
+  logits, aux_logits = model.call_with_aux(images, training=True)  # Drop path rate is 0.
+  want = tf.reduce_mean(train.cross_entropy(labels, logits)
+                        + 0.4 * train.cross_entropy(labels, aux_logits))
+  optimizer = train.make_optimizer(config.train, model.trainable_variables)
+  step = train.make_train_step(model, optimizer, strategy=tf.distribute.get_strategy(),
+                               global_batch_size=8, auxiliary_weight=0.4)
+  loss, _ = step(images, labels)
+  assert float(loss) == pytest.approx(float(want), rel=1e-5)
+
+
+def event_values(workdir, tag):
+  values = {}
+  for path in (pathlib.Path(workdir) / 'tb').glob('events.out.tfevents.*'):
+    for event in tf.compat.v1.train.summary_iterator(str(path)):
+      for v in event.summary.value:
+        if v.tag == tag:
+          values[event.step] = float(tf.make_ndarray(v.tensor))
+  return values
+
+
+def test_darts_network_trains_with_drop_path_ramp(tmp_path):
+  results = train.run(tiny_darts_config(epochs=2), tmp_path)
+  assert results['network'] == 'darts_cifar' and results['genotype_source'] == 'DARTS_V2'
+  assert event_values(tmp_path, 'drop_path_rate') == pytest.approx({1: 0.0, 2: 0.1})
+
+
+def test_imagenet_network_streams_imagenet_dataset(tmp_path, monkeypatch):
+  calls = []
+
+  def fake_imagenet(data_dir, split, batch_size, *, training, seed=0):
+    calls.append((data_dir, split, batch_size, training, seed))
+    images = tf.random.stateless_normal([4, 224, 224, 3], [seed, 1])
+    return tf.data.Dataset.from_tensor_slices((images, tf.constant([0, 1, 2, 999]))).batch(
+        batch_size, drop_remainder=training)
+
+  monkeypatch.setattr(data, 'imagenet_dataset', fake_imagenet)
+  config = tiny_darts_config(epochs=2)
+  config.network = 'darts_imagenet'
+  config.train.update(batch_size=2, label_smoothing=0.1, lr_schedule='step', cutout=0)
+  config.data.update(source='tfds', name='imagenet2012', data_dir='/data/tfds')
+  results = train.run(config, tmp_path)
+  assert results['data']['num_classes'] == 1000 and results['epochs'] == 2
+  train_calls = [c for c in calls if c[1] == 'train']
+  assert [c[:4] for c in train_calls] == [('/data/tfds', 'train', 2, True)] * 2
+  assert train_calls[0][4] != train_calls[1][4]  # A new shuffle/augmentation seed per epoch.
+  assert ('/data/tfds', 'test', 2, False, 0) in calls
 
 
 # --------------------------------------------------------------------------
