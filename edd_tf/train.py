@@ -342,7 +342,8 @@ def make_eval_step(model, strategy):
 # --------------------------------------------------------------------------
 
 
-def _check_config(config):
+def check_config(config):
+  """Raises ValueError naming the first bad field of a training config."""
   t = config.train
   if config.network not in NETWORKS:
     raise ValueError(f'unknown config.network {config.network!r}; allowed: {list(NETWORKS)}')
@@ -557,7 +558,7 @@ def run(config, workdir, progress=None):
     FloatingPointError: when the training loss becomes NaN or inf; the last
       good checkpoint is left on disk.
   """
-  _check_config(config)
+  check_config(config)
   genotype = resolve_genotype(config.genotype, config.network)
   workdir = pathlib.Path(workdir)
   workdir.mkdir(parents=True, exist_ok=True)

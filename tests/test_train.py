@@ -1,5 +1,6 @@
 """Tests for edd_tf.train: genotype resolution, schedules, the SGD step, the loop."""
 
+import importlib
 import json
 import math
 import pathlib
@@ -13,7 +14,9 @@ from edd_tf import data
 from edd_tf import genotype as genotype_lib
 from edd_tf import train
 
-SHARED_DATA = pathlib.Path(__file__).resolve().parents[1].parent / 'shared' / 'data'
+REPO = pathlib.Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / 'shared' / 'data'
+TRAIN_CONFIGS = sorted(p.stem for p in (REPO / 'configs').glob('train_*.py'))
 NB201_CELL = ('|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|'
               '+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|')
 
@@ -57,6 +60,31 @@ def trained(tmp_path_factory):
   recorder = Recorder()
   results = train.run(tiny_config(), workdir, progress=recorder)
   return workdir, results, recorder
+
+
+# --------------------------------------------------------------------------
+# Configs
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize('name', TRAIN_CONFIGS)
+def test_train_config_is_valid(name):
+  config = importlib.import_module(f'configs.{name}').get_config()
+  train.check_config(config)
+  assert set(config.model) >= {'channels', 'layers', 'cells_per_stage', 'auxiliary_weight',
+                               'drop_path_prob'}
+  if name == 'train_robust_darts':  # The S1-S4 genotype must be given.
+    with pytest.raises(ValueError, match='--config.genotype='):
+      train.resolve_genotype(config.genotype, config.network)
+  else:
+    train.resolve_genotype(config.genotype, config.network)
+
+
+@pytest.mark.parametrize('dataset', ['cifar10', 'cifar100', 'svhn_cropped'])
+def test_robust_darts_config_takes_the_dataset(dataset):
+  config = importlib.import_module('configs.train_robust_darts').get_config(dataset)
+  assert config.data.name == dataset
+  assert (config.model.channels, config.model.layers) == (16, 8)
 
 
 # --------------------------------------------------------------------------
