@@ -565,9 +565,19 @@ def run(config, workdir, progress=None):
   resolved = config.to_dict()
   resolved['genotype'] = genotype_to_json(genotype)
   ckpt_dir = workdir / CHECKPOINT_DIR
-  if tf.train.latest_checkpoint(str(ckpt_dir)) and (workdir / CONFIG_FILE).is_file():
+  results_path = workdir / RESULTS_FILE
+  latest = tf.train.latest_checkpoint(str(ckpt_dir))
+  if latest and (workdir / CONFIG_FILE).is_file():
     with open(workdir / CONFIG_FILE) as f:
       _check_resumable(json.load(f), resolved)
+  if latest and results_path.is_file():
+    done = int(tf.train.load_checkpoint(latest).get_tensor('epoch/.ATTRIBUTES/VARIABLE_VALUE'))
+    if done >= config.train.epochs:  # A finished run just reports.
+      with open(results_path) as f:
+        results = json.load(f)
+      logging.info('%s already trained for %d epochs: test accuracy %.4f', workdir, done,
+                   results.get('test_accuracy', float('nan')))
+      return results
 
   keras.utils.set_random_seed(config.seed)
   dataset = _Data(config)
@@ -593,13 +603,6 @@ def run(config, workdir, progress=None):
 
   params = finalnet.count_params(model, exclude_auxiliary=True)
   flops = finalnet.count_flops(model, (1, info.image_size, info.image_size, 3))
-  results_path = workdir / RESULTS_FILE
-  if start >= epochs and results_path.is_file():
-    with open(results_path) as f:
-      results = json.load(f)
-    logging.info('%s already trained for %d epochs: test accuracy %.4f', workdir, start,
-                 results.get('test_accuracy', float('nan')))
-    return results
 
   writer = tf.summary.create_file_writer(str(workdir / TB_DIR))
   with writer.as_default():
@@ -687,6 +690,7 @@ def run(config, workdir, progress=None):
       train_loss=metrics.get('loss'), train_accuracy=metrics.get('accuracy'),
       params=int(params), flops=int(flops), checkpoint=manager.latest_checkpoint)
   _write_json(results_path, results)
+  writer.close()
   logging.info('done: test accuracy %.4f after %d epochs', results['test_accuracy'],
                results['epochs'])
   return results
