@@ -24,6 +24,7 @@ import ml_collections
 import numpy as np
 import tensorflow as tf
 
+from edd_tf import checkpointing
 from edd_tf import data as data_lib
 from edd_tf import nb201_bench
 from edd_tf import schedules
@@ -333,7 +334,8 @@ def run(config, workdir, progress=None):
   schedule = schedules.build_schedule(config.schedule, expectation=expectation, num_epochs=epochs)
   epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False, name='epoch')
   state_var = tf.Variable('{}', dtype=tf.string, trainable=False, name='state')
-  ckpt = tf.train.Checkpoint(model=searcher.model, alphas=searcher.alphas,
+  ckpt = tf.train.Checkpoint(**checkpointing.model_checkpoint_items(searcher.model),
+                             alphas=searcher.alphas,
                              temperature=searcher.temperature, w_opt=searcher.w_opt,
                              a_opt=searcher.a_opt, epoch=epoch_var, state=state_var)
   manager = tf.train.CheckpointManager(ckpt, str(workdir / 'checkpoints'), max_to_keep=2)

@@ -30,6 +30,7 @@ import ml_collections
 import numpy as np
 import tensorflow as tf
 
+from edd_tf import checkpointing
 from edd_tf import data
 from edd_tf import finalnet
 from edd_tf import genotype as genotype_lib
@@ -421,19 +422,6 @@ def build_model(config, genotype, info):
   return model
 
 
-def model_checkpoint_items(model):
-  """The objects that checkpoint a model's state: {'model', 'model_weights'}.
-
-  Keras 3.15.1's TF tracking drops layers held in Python lists (TrackedList)
-  from tf.train.Checkpoint (they only reach SavedModels): a final network's
-  cells would be silently missing from the checkpoint (the keras#18398
-  symptom). `model_weights` lists every variable by its index in
-  `model.weights`, which is fixed by the architecture, so restores are
-  complete and `assert_existing_objects_matched` catches a different network.
-  """
-  return {'model': model, 'model_weights': list(model.weights)}
-
-
 def load_workdir_model(workdir):
   """Rebuilds the model of a training workdir and restores its latest checkpoint.
 
@@ -458,7 +446,7 @@ def load_workdir_model(workdir):
                      f'completed an epoch yet')
   genotype = resolve_genotype(config.genotype, config.network)
   model = build_model(config, genotype, info)
-  status = tf.train.Checkpoint(**model_checkpoint_items(model)).restore(path)
+  status = tf.train.Checkpoint(**checkpointing.model_checkpoint_items(model)).restore(path)
   status.assert_existing_objects_matched()
   status.expect_partial()  # The optimizer and epoch counter are not needed.
   return model, info, config, path
@@ -593,7 +581,8 @@ def run(config, workdir, progress=None):
     model = build_model(config, genotype, info)
     optimizer = make_optimizer(t, model.trainable_variables)
   epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False, name='epoch')
-  checkpoint = tf.train.Checkpoint(**model_checkpoint_items(model), optimizer=optimizer,
+  checkpoint = tf.train.Checkpoint(**checkpointing.model_checkpoint_items(model),
+                                   optimizer=optimizer,
                                    epoch=epoch_var)
   manager = tf.train.CheckpointManager(checkpoint, str(ckpt_dir), max_to_keep=2)
   if manager.latest_checkpoint:

@@ -104,6 +104,11 @@ def test_outputs_genotype_benchmark_and_tensorboard(edd_run):
   assert len(acc.Tensors('search/temperature')) == 3
 
 
+def searcher_weights(config):
+  searcher = search.Searcher(config, num_classes=10, image_size=32)
+  return searcher.model.weights
+
+
 class _Interrupt(Exception):
   pass
 
@@ -130,6 +135,17 @@ def test_resume_after_interrupt_matches_uninterrupted_run(tmp_path):
     assert got['temperature'] == pytest.approx(want['temperature'], rel=1e-6)
     assert got['d_exp'] == pytest.approx(want['d_exp'], rel=1e-4)
     assert got['train_loss'] == pytest.approx(want['train_loss'], rel=1e-3)
+  # Every checkpointed tensor (weights, BN statistics, alphas, both optimizers'
+  # slots, temperature) equals the uninterrupted run's.
+  want = tf.train.load_checkpoint(tf.train.latest_checkpoint(str(tmp_path / 'ref' / 'checkpoints')))
+  got = tf.train.load_checkpoint(tf.train.latest_checkpoint(str(tmp_path / 'cut' / 'checkpoints')))
+  names = [n for n in want.get_variable_to_shape_map() if n.endswith('VARIABLE_VALUE')]
+  assert sum('model_weights' in n for n in names) == len(searcher_weights(config))
+  for name in names:
+    if 'state' in name or 'save_counter' in name:
+      continue
+    np.testing.assert_allclose(got.get_tensor(name), want.get_tensor(name), rtol=1e-4, atol=1e-5,
+                               err_msg=name)
   # A finished run reruns as a no-op with the same result.
   again = search.run(config, tmp_path / 'cut')
   assert again['history'] == resumed['history']
