@@ -9,7 +9,9 @@ config's batch size. The last line printed is one JSON object with
 seconds_per_pair and pairs_per_s (and the settings), for scripts to parse.
 """
 
+import ast
 import json
+import os
 import platform
 import time
 
@@ -24,14 +26,36 @@ from edd_tf import search
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Search config file.',
                                           lock_config=True)
-_PAIRS = flags.DEFINE_integer('pairs', 10, 'Timed step pairs.')
+_PAIRS = flags.DEFINE_integer('pairs', 10, 'Timed step pairs (per variant).')
+_COMPARE = flags.DEFINE_multi_string(
+    'compare', [], 'Extra variants timed side by side with the config, interleaved in the same '
+    'process, each a comma-separated list of overrides, e.g. --compare=model.fused=False.')
 _WARMUP = flags.DEFINE_integer('warmup', 2, 'Untimed step pairs (tracing, caches).')
 flags.mark_flags_as_required(['config'])
 
 
-def main(argv):
-  del argv
-  config = _CONFIG.value
+def _override(config, spec):
+  """A copy of `config` with 'a.b=v,c=w' overrides (values parsed as Python literals)."""
+  config = config.copy_and_resolve_references()
+  with config.unlocked():
+    for item in filter(None, spec.split(',')):
+      key, _, text = item.partition('=')
+      try:
+        value = ast.literal_eval(text)
+      except (ValueError, SyntaxError):
+        value = text
+      node = config
+      *path, last = key.strip().split('.')
+      for p in path:
+        node = node[p]
+      if last not in node:
+        raise ValueError(f'--compare: unknown config field {key!r}')
+      node[last] = type(node[last])(value) if node[last] is not None else value
+  return config
+
+
+def _variant(config):
+  """(searcher, train batch, val batch) for one config."""
   search.check_config(config)
   info = data_lib.DATASETS[config.data.name]
   size, batch = info.image_size, config.search.batch_size
@@ -43,25 +67,43 @@ def main(argv):
     return (tf.constant(rng.standard_normal((batch, size, size, 3)), tf.float32),
             tf.constant(rng.integers(0, info.num_classes, batch), tf.int32))
 
-  train, val = batch_of_data(), batch_of_data()
-  for _ in range(_WARMUP.value):
-    [float(v) for v in searcher.pair_step(train, val, True)]
-  times = []
-  for _ in range(_PAIRS.value):
-    start = time.perf_counter()
-    [float(v) for v in searcher.pair_step(train, val, True)]
-    times.append(time.perf_counter() - start)
-  seconds = float(np.median(times))
+  return searcher, batch_of_data(), batch_of_data()
+
+
+def _time_pair(searcher, train, val):
+  start = time.perf_counter()
+  [float(v) for v in searcher.pair_step(train, val, True)]
+  return time.perf_counter() - start
+
+
+def main(argv):
+  del argv
+  base = _CONFIG.value
+  names = ['config'] + list(_COMPARE.value)
+  variants = [_variant(base)] + [_variant(_override(base, spec)) for spec in _COMPARE.value]
+  for v in variants:
+    for _ in range(_WARMUP.value):
+      _time_pair(*v)
+  times = [[] for _ in variants]
+  for _ in range(_PAIRS.value):  # interleaved, so load changes hit every variant alike
+    for i, v in enumerate(variants):
+      times[i].append(_time_pair(*v))
+  medians = [float(np.median(t)) for t in times]
+  for name, median in zip(names, medians):
+    print(f'{name}: {median:.3f} s per step pair, {medians[0] / median:.2f}x the config\'s speed '
+          f'(median of {len(times[0])})')
+  config = base
+  searcher = variants[0][0]
+  seconds = medians[0]
   result = dict(
       seconds_per_pair=round(seconds, 4), pairs_per_s=round(1.0 / seconds, 4),
-      mean_seconds_per_pair=round(float(np.mean(times)), 4), pairs=len(times),
-      batch_size=batch, space=config.space, channels=config.model.channels,
+      mean_seconds_per_pair=round(float(np.mean(times[0])), 4), pairs=len(times[0]),
+      batch_size=config.search.batch_size, space=config.space, channels=config.model.channels,
       cells_per_stage=config.model.cells_per_stage, fused=bool(config.model.get('fused', False)),
-      softmax=config.softmax.kind, weight_params=int(sum(np.prod(v.shape)
-                                                         for v in searcher.weight_variables)),
-      tensorflow=tf.__version__, cpus=tf.config.threading.get_intra_op_parallelism_threads() or
-      len(tf.config.list_physical_devices('CPU')), machine=platform.processor() or platform.machine())
-  print(f'{seconds:.3f} s per step pair ({1 / seconds:.3f} pairs/s), median of {len(times)}')
+      softmax=config.softmax.kind,
+      weight_params=int(sum(np.prod(v.shape) for v in searcher.weight_variables)),
+      compare={spec: round(m, 4) for spec, m in zip(_COMPARE.value, medians[1:])},
+      tensorflow=tf.__version__, cpus=os.cpu_count(), machine=platform.machine())
   print(json.dumps(result))
 
 

@@ -18,6 +18,7 @@ both sides and runs a 'valid' conv/pool; stride-1 ops keep 'same'.
 import keras
 from keras import layers
 from keras import ops as K
+import tensorflow as tf
 
 
 class LazyLayer(layers.Layer):
@@ -33,9 +34,62 @@ class LazyLayer(layers.Layer):
     del input_shape
 
 
+class BatchNorm(layers.Layer):
+  """PyTorch-semantics BatchNorm2d on one fused kernel (FusedBatchNormV3).
+
+  Keras' BatchNormalization normalises with ~10 separate element-wise ops and
+  as many in the backward pass; the fused kernel does one pass each way (the
+  benchmark in WORKSPACE.md). Semantics follow torch.nn.BatchNorm2d: the batch
+  is normalised with the biased variance, the running variance is updated with
+  the unbiased one, ``running = momentum * running + (1 - momentum) * batch``
+  with momentum 0.9 (PyTorch's 0.1), eps 1e-5.
+
+  ``call(x, training, scale=s)`` multiplies the normalised output by a
+  per-channel ``s`` inside the kernel (only without affine parameters): the
+  search cells use it to apply a mixing weight beta to a conv op for free,
+  with the gradient w.r.t. ``s`` from the same fused backward kernel.
+  """
+
+  def __init__(self, affine=True, momentum=0.9, epsilon=1e-5, **kwargs):
+    super().__init__(**kwargs)
+    self.affine = affine
+    self.momentum = momentum
+    self.epsilon = epsilon
+
+  def build(self, input_shape):
+    c = input_shape[-1]
+    if self.affine:
+      self.gamma = self.add_weight(shape=(c,), initializer='ones', name='gamma')
+      self.beta = self.add_weight(shape=(c,), initializer='zeros', name='beta')
+    self.moving_mean = self.add_weight(shape=(c,), initializer='zeros', trainable=False,
+                                       name='moving_mean')
+    self.moving_variance = self.add_weight(shape=(c,), initializer='ones', trainable=False,
+                                           name='moving_variance')
+
+  def call(self, x, training=False, scale=None):
+    c = x.shape[-1]
+    if self.affine:
+      if scale is not None:
+        raise ValueError('BatchNorm(affine=True) has its own scale')
+      gamma, offset = self.gamma.value, self.beta.value
+    else:
+      gamma = tf.ones([c], tf.float32) if scale is None else tf.cast(scale, tf.float32)
+      offset = tf.zeros([c], tf.float32)
+    if training:
+      y, mean, variance = tf.compat.v1.nn.fused_batch_norm(
+          x, gamma, offset, epsilon=self.epsilon, is_training=True)
+      m = self.momentum
+      self.moving_mean.assign(m * self.moving_mean.value + (1 - m) * mean)
+      self.moving_variance.assign(m * self.moving_variance.value + (1 - m) * variance)
+      return y
+    y, _, _ = tf.compat.v1.nn.fused_batch_norm(
+        x, gamma, offset, mean=self.moving_mean.value, variance=self.moving_variance.value,
+        epsilon=self.epsilon, is_training=False)
+    return y
+
+
 def batch_norm(affine, name=None):
-  return layers.BatchNormalization(momentum=0.9, epsilon=1e-5, center=affine, scale=affine,
-                                   name=name)
+  return BatchNorm(affine=affine, name=name)
 
 
 def conv(channels, kernel, stride=1, dilation=1, groups=1, name=None, padding='same'):

@@ -49,7 +49,7 @@ def default_config():
   c.seed = 0
   c.space = 'nb201'
   c.data = data_lib.default_data_config()
-  c.model = ml_collections.ConfigDict(dict(channels=16, cells_per_stage=5, fused=False))
+  c.model = ml_collections.ConfigDict(dict(channels=16, cells_per_stage=5, fused=True))
   # Mixing weights: 'plain' = softmax(alphas / t); 'sn' = sn-softmax (Alg. 1)
   # with exactly one of s (> 1; noise temperature s * t) or st (> 0; fixed
   # noise temperature). 0 means "not set".

@@ -180,3 +180,35 @@ def test_pool_with_bn_appends_affine_free_bn():
   op = ops.Pool('max', 2, bn=True)
   op(tf.constant(_x([2, 8, 8, 4])), training=True)
   assert op.bn is not None and not op.trainable_weights
+
+
+def test_batch_norm_has_pytorch_semantics():
+  bn = ops.BatchNorm(affine=False)
+  x = np.random.default_rng(0).normal(2.0, 3.0, (4, 5, 5, 3)).astype(np.float32)
+  y = bn(x, training=True).numpy()
+  flat = x.reshape(-1, 3)
+  want = (flat - flat.mean(0)) / np.sqrt(flat.var(0) + 1e-5)  # biased variance
+  np.testing.assert_allclose(y.reshape(-1, 3), want, atol=1e-4)
+  # Running stats: momentum 0.1 in PyTorch terms, unbiased variance.
+  np.testing.assert_allclose(bn.moving_mean.numpy(), 0.1 * flat.mean(0), rtol=1e-4)
+  np.testing.assert_allclose(bn.moving_variance.numpy(), 0.9 + 0.1 * flat.var(0, ddof=1),
+                             rtol=1e-4)
+  inference = bn(x, training=False).numpy().reshape(-1, 3)
+  np.testing.assert_allclose(
+      inference, (flat - bn.moving_mean.numpy()) / np.sqrt(bn.moving_variance.numpy() + 1e-5),
+      atol=1e-4)
+
+
+def test_batch_norm_scale_argument_multiplies_and_gets_gradient():
+  bn = ops.BatchNorm(affine=False)
+  x = tf.random.normal([2, 4, 4, 3], seed=3)
+  scale = tf.constant([0.5, 2.0, -1.0])
+  with tf.GradientTape() as tape:
+    tape.watch(scale)
+    y = bn(x, training=True, scale=scale)
+    loss = tf.reduce_sum(y * tf.cast(tf.range(3), tf.float32))
+  plain = ops.BatchNorm(affine=False)(x, training=True)
+  np.testing.assert_allclose(y, plain * scale, atol=1e-5)
+  # d loss / d scale_c = sum over the channel of normalised(x) * c.
+  np.testing.assert_allclose(tape.gradient(loss, scale),
+                             tf.reduce_sum(plain, axis=[0, 1, 2]) * [0.0, 1.0, 2.0], atol=1e-3)

@@ -31,15 +31,10 @@ def test_fused_cell_equals_per_edge_cell():
   betas = tf.nn.softmax(tf.random.normal([6, 5], seed=2))
   plain(x, betas, training=True)
   fused(x, betas, training=True)
-  # Copy the per-edge conv kernels side by side into the fused kernels.
-  for name, kernel in (('nor_conv_1x1', 1), ('nor_conv_3x3', 3)):
-    col = space.ops.index(name)
-    for j, targets in enumerate(fused.targets):
-      parts = []
-      for k, _ in targets:
-        op = dict(plain.edges[k].candidates)[col]
-        parts.append(op.conv.kernel.numpy())
-      fused.convs[name][j][0].kernel.assign(np.concatenate(parts, axis=-1))
+  # Copy the per-edge conv kernels into the fused cell.
+  for k, convs in enumerate(fused.convs):
+    for col, conv, _ in convs:
+      conv.kernel.assign(dict(plain.edges[k].candidates)[col].conv.kernel)
   # Training mode (batch statistics); the moving statistics differ only
   # because the build calls ran with different kernels.
   np.testing.assert_allclose(plain(x, betas, training=True), fused(x, betas, training=True),
