@@ -7,12 +7,14 @@ class ProgressBar:
   """One keras Progbar per epoch.
 
   Pass an instance as `progress=` to `search.run` / `train.run`; they call it
-  with (epoch, step, steps, metrics) after every step.
+  with (epoch, step, steps, metrics) after every step, and once more at the
+  end of the epoch with the end-of-epoch metrics (which contain `final_key`).
   """
 
-  def __init__(self, epochs, metrics):
+  def __init__(self, epochs, metrics, final_key):
     self.epochs = epochs
     self.metrics = tuple(metrics)
+    self.final_key = final_key
     self.epoch = None
     self.bar = None
 
@@ -21,5 +23,6 @@ class ProgressBar:
       self.epoch = epoch
       print(f'Epoch {epoch + 1}/{self.epochs}', flush=True)
       self.bar = keras.utils.Progbar(steps, stateful_metrics=self.metrics)
-    self.bar.update(step, [(k, metrics[k]) for k in self.metrics if k in metrics],
-                    finalize=True if step >= steps and 'final' in metrics else None)
+    final = self.final_key in metrics
+    self.bar.update(min(step, steps - 1) if not final else steps,
+                    [(k, metrics[k]) for k in self.metrics if k in metrics], finalize=final)

@@ -32,7 +32,10 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
   config = _CONFIG.value
-  bar = progress_lib.ProgressBar(config.search.epochs, ('loss', 'acc', 'val_loss', 'val_acc'))
+  bar = progress_lib.ProgressBar(
+      config.search.epochs,
+      ('loss', 'acc', 'val_loss', 'val_acc', 'discrete_acc', 'temperature', 'entropy'),
+      'discrete_acc')
   try:
     result = search.run(config, _WORKDIR.value, progress=bar)
   except (ValueError, FloatingPointError) as e:

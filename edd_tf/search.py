@@ -294,7 +294,9 @@ def run(config, workdir, progress=None):
     workdir: directory for config.json, checkpoints/, tb/ and genotype.json.
       If it holds a checkpoint, the search continues after its last epoch.
     progress: optional callable(epoch, step, steps, metrics: dict) called
-      after every step (the binary draws a progress bar with it).
+      after every step, and once more after each epoch's evaluation with the
+      end-of-epoch metrics (incl. 'discrete_acc'); the binary draws a progress
+      bar with it.
 
   Returns:
     dict with 'genotype' (the final cell), 'genotype_path', 'history' (one
@@ -399,6 +401,10 @@ def run(config, workdir, progress=None):
     if bench is not None:
       record['nb201'] = {k: v for k, v in bench.items() if k != 'arch'}
     history.append(record)
+    if progress is not None:
+      progress(epoch, steps, steps, dict(
+          loss=train_loss, acc=train_acc, val_loss=val_loss, val_acc=val_acc,
+          discrete_acc=discrete_acc, temperature=temperature, entropy=entropy))
     writer.epoch(epoch + 1, record, alphas=alphas,
                  betas=searcher.betas().numpy(), op_names=searcher.space.ops)
     logging.info('epoch %d/%d t=%.3g H=%.3f train %.3f/%.3f val %.3f/%.3f discrete %.3f %s',

@@ -299,7 +299,10 @@ def make_train_step(model, optimizer, *, strategy, global_batch_size, weight_dec
       if auxiliary_weight:
         per_example += auxiliary_weight * cross_entropy(labels, aux_logits, label_smoothing)
       loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch_size)
-    grads = tape.gradient(loss, variables)
+    # A cell whose node feeds only 'none' edges (e.g. |...|none~2|) leaves that
+    # node's ops without a gradient: give them zeros (PyTorch: grad None).
+    grads = [tf.zeros(v.shape, v.dtype) if g is None else g
+             for g, v in zip(tape.gradient(loss, variables), variables)]
     grads = tf.distribute.get_replica_context().all_reduce('SUM', grads)
     if grad_clip:
       grads, _ = tf.clip_by_global_norm(grads, grad_clip)
