@@ -1,0 +1,43 @@
+"""Every experiment config in configs/ loads and passes validation."""
+
+import importlib
+import pathlib
+
+import pytest
+
+from edd_tf import search
+from edd_tf import train
+
+CONFIGS = sorted(p.stem for p in (pathlib.Path(__file__).resolve().parents[1] / 'configs').glob('*.py')
+                 if p.stem != '__init__')
+
+
+def test_there_are_configs():
+  assert {'quickstart', 'nb201_cifar10_edd', 'nb201_cifar10_darts', 'train_quick'} <= set(CONFIGS)
+
+
+@pytest.mark.parametrize('name', CONFIGS)
+def test_config_loads_and_validates(name):
+  module = importlib.import_module(f'configs.{name}')
+  config = module.get_config()
+  if name.startswith('train_'):
+    if not config.genotype:  # train_robust_darts asks for the search result
+      config.genotype = 'DARTS_V2'
+    train.check_config(config)
+  else:
+    search.check_config(config)
+    assert set(config) == set(search.default_config())  # no stray top-level keys
+
+
+def test_paper_recipe_values():
+  edd = importlib.import_module('configs.nb201_cifar10_edd').get_config()
+  assert (edd.softmax.kind, edd.softmax.st, edd.softmax.s) == ('sn', 1.0, 0.0)
+  assert (edd.schedule.name, edd.schedule.lam, edd.schedule.rho) == ('edd', 0.06, 0.5)
+  assert edd.search.epochs == 50 and edd.search.batch_size == 64
+  w, a = edd.optim.weights, edd.optim.arch
+  assert (w.lr, w.lr_min, w.momentum, w.nesterov, w.weight_decay, w.grad_clip) == (
+      0.025, 0.001, 0.9, True, 5e-4, 5.0)
+  assert (a.lr, a.beta1, a.beta2, a.weight_decay) == (3e-4, 0.5, 0.999, 1e-3)
+  darts = importlib.import_module('configs.nb201_cifar10_darts').get_config()
+  assert darts.softmax.kind == 'plain' and darts.schedule.name == 'constant'
+  assert darts.schedule.t0 == 1.0
