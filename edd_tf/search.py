@@ -258,6 +258,33 @@ class Searcher:
 # ---------------------------------------------------------------------------
 
 
+# Fields that may change between a run and its resumption; any other change
+# makes the checkpoint a different experiment.
+RESUMABLE_CHANGES = ('search.epochs', 'search.log_every_steps', 'search.eval_batch_size',
+                     'benchmark.nb201_table', 'data.path', 'data.data_dir', 'data.download')
+
+
+def _flatten(d, prefix=''):
+  out = {}
+  for key, value in d.items():
+    if isinstance(value, dict):
+      out.update(_flatten(value, f'{prefix}{key}.'))
+    else:
+      out[f'{prefix}{key}'] = value
+  return out
+
+
+def check_resumable(saved, current):
+  """Raises ValueError naming the fields if a workdir's config differs from this run's."""
+  saved, current = _flatten(saved), _flatten(current)
+  diffs = [f'{k}: {saved.get(k)!r} -> {current.get(k)!r}'
+           for k in sorted(set(saved) | set(current))
+           if k not in RESUMABLE_CHANGES and saved.get(k) != current.get(k)]
+  if diffs:
+    raise ValueError('the workdir holds a search with a different config; use a new --workdir '
+                     'or the same config. Changed: ' + '; '.join(diffs))
+
+
 def write_json(path, obj):
   """Writes JSON atomically (a crash never leaves a half-written file)."""
   path = pathlib.Path(path)
@@ -309,7 +336,10 @@ def run(config, workdir, progress=None):
   check_config(config)
   workdir = pathlib.Path(workdir)
   workdir.mkdir(parents=True, exist_ok=True)
-  write_json(workdir / 'config.json', json.loads(config.to_json_best_effort()))
+  resolved = json.loads(config.to_json_best_effort())
+  if (workdir / 'config.json').exists() and tf.train.latest_checkpoint(str(workdir / 'checkpoints')):
+    check_resumable(json.loads((workdir / 'config.json').read_text()), resolved)
+  write_json(workdir / 'config.json', resolved)
   keras.utils.set_random_seed(config.seed)
 
   # ---- data -----------------------------------------------------------------
