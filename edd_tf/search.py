@@ -398,6 +398,8 @@ def run(config, workdir, progress=None):
     sums = np.zeros(4)
     for step, (train_batch, val_batch) in enumerate(zip(train_ds.take(steps), val_ds.take(steps))):
       sums += np.array([float(v) for v in searcher.pair_step(train_batch, val_batch, update_arch)])
+      if not np.isfinite(sums).all():
+        break  # reported below; nothing of this epoch is saved
       if progress is not None:
         mean = sums / (step + 1)
         progress(epoch, step + 1, steps, {'loss': mean[0], 'acc': mean[1],
