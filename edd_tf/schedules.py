@@ -22,6 +22,7 @@ Pure Python/numpy: the temperatures are Python floats that the loop assigns
 to a tf.Variable.
 """
 
+import abc
 import math
 import numbers
 
@@ -121,7 +122,7 @@ def ets_decay_points(expectation, t0, t_target, num_points):
   return temps + [t_target]
 
 
-class Schedule:
+class Schedule(abc.ABC):
   """Base class: a temperature per 0-based epoch (see the module docstring)."""
 
   name = None
@@ -130,9 +131,9 @@ class Schedule:
     self._epoch = 0  # the next epoch to train
     self._current = self.temperature(0)
 
+  @abc.abstractmethod
   def temperature(self, epoch):
     """Temperature of (0-based) training epoch `epoch`."""
-    raise NotImplementedError
 
   def initial_temperature(self):
     return self.temperature(0)
