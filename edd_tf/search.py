@@ -454,6 +454,9 @@ def run(config, workdir, progress=None):
     raise ValueError(f'config.search.epochs={epochs}: nothing to search')
   result = _write_genotype(workdir, config, history, table)
   writer.close()
+  logging.info('found cell %s', result['genotype'])
+  if result['benchmark'] is not None:
+    logging.info('%s', nb201_bench.format_accuracies(result['benchmark']))
   return result
 
 
