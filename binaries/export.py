@@ -13,6 +13,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from binaries import progress as progress_lib
 from edd_tf import export
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'A binaries.train workdir.')
@@ -24,6 +25,7 @@ flags.mark_flags_as_required(['workdir', 'export_dir'])
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  progress_lib.quiet_logs()
   try:
     metadata = export.export(_WORKDIR.value, _EXPORT_DIR.value, overwrite=_OVERWRITE.value)
   except ValueError as e:

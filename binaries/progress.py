@@ -1,6 +1,18 @@
-"""A per-epoch progress bar for the binaries, fed by a library progress callback."""
+"""Console output of the binaries: a per-epoch progress bar, quiet logs."""
 
+from absl import flags
+from absl import logging
 import keras
+
+
+def quiet_logs():
+  """WARNING-level logs unless --verbosity was given (the bars show progress).
+
+  TensorFlow's checkpoint and export code log several INFO lines per save;
+  pass --verbosity=0 to see them and the library's per-epoch INFO lines.
+  """
+  if not flags.FLAGS['verbosity'].present:
+    logging.set_verbosity(logging.WARNING)
 
 
 class ProgressBar:

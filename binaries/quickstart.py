@@ -40,6 +40,7 @@ flags.mark_flags_as_required(['workdir'])
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  progress_lib.quiet_logs()
   workdir = pathlib.Path(_WORKDIR.value)
   search_config, train_config = _CONFIG.value, _TRAIN_CONFIG.value
   try:

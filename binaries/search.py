@@ -31,6 +31,7 @@ flags.mark_flags_as_required(['config', 'workdir'])
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  progress_lib.quiet_logs()
   config = _CONFIG.value
   bar = progress_lib.ProgressBar(
       config.search.epochs,

@@ -27,6 +27,7 @@ flags.mark_flags_as_required(['config', 'workdir'])
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  progress_lib.quiet_logs()
   config = _CONFIG.value
   try:
     results = train.run(config, _WORKDIR.value, progress=progress_lib.ProgressBar(
