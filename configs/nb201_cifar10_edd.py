@@ -24,4 +24,7 @@ def get_config():
   config.schedule.name = 'edd'
   config.schedule.lam = 0.06
   config.search.epochs = 50
+  # Discretized accuracy (Fig. 4B) on 10,000 of the 25,000 alpha-split images:
+  # ~7% of an epoch's time instead of ~18% for all of them.
+  config.search.eval_examples = 10000
   return config

@@ -167,7 +167,8 @@ class Searcher:
       self.w_opt.build(self.weight_variables)
       self.a_opt.build(self.arch_variables)
     self.pair_step = tf.function(self._pair_step)
-    self.eval_step = tf.function(self._eval_step)
+    # reduce_retracing: the last, smaller eval batch must not trace again.
+    self.eval_step = tf.function(self._eval_step, reduce_retracing=True)
 
   @property
   def weight_variables(self):
