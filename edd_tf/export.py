@@ -59,25 +59,32 @@ def check_images(images, image_size):
 class ServingModule(tf.Module):
   """Wraps a trained model with the uint8 serving signature.
 
+  The module tracks exactly the variables that the serving graph reads (taken
+  from the traced function), not the Keras model: training-only parts such as
+  the auxiliary head are neither in the graph nor in the SavedModel.
+
   Attributes:
-    model: the Keras model (normalised float32 images -> logits).
     serve: tf.function(images uint8[batch, S, S, 3]) ->
       {'probabilities': float32[batch, K], 'classes': int64[batch]}.
+    serving_variables: the variables the signature uses.
   """
 
   def __init__(self, model, info):
     super().__init__()
-    self.model = model
-    self._info = info
+    image_size = info.image_size
 
-  @tf.function(input_signature=[
-      tf.TensorSpec([None, None, None, None], tf.uint8, name=INPUT_NAME)])
-  def serve(self, images):
-    images = check_images(images, self._info.image_size)
-    logits = self.model(data.normalize(images, self._info), training=False)
-    probabilities = tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
-    classes = tf.argmax(probabilities, axis=-1, output_type=tf.int64)
-    return {'probabilities': probabilities, 'classes': classes}
+    # The model sits in a closure, so tf.Module does not track (and save) it.
+    @tf.function(input_signature=[
+        tf.TensorSpec([None, None, None, None], tf.uint8, name=INPUT_NAME)])
+    def serve(images):
+      images = check_images(images, image_size)
+      logits = model(data.normalize(images, info), training=False)
+      probabilities = tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
+      classes = tf.argmax(probabilities, axis=-1, output_type=tf.int64)
+      return {'probabilities': probabilities, 'classes': classes}
+
+    self.serving_variables = list(serve.get_concrete_function().variables)
+    self.serve = serve
 
 
 def export(workdir, export_dir, overwrite=False):

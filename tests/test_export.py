@@ -165,3 +165,29 @@ def test_binary_reports_missing_checkpoint_without_traceback(workdir, tmp_path):
   assert result.returncode != 0
   assert 'no checkpoint' in result.stderr
   assert 'Traceback' not in result.stderr
+
+
+def test_darts_export_has_no_auxiliary_head_or_drop_path(tmp_path):
+  """A DARTS net trained with an auxiliary head and drop path exports without them."""
+  config = train.default_config()
+  config.genotype = 'DARTS_V2'
+  config.network = 'darts_cifar'
+  # 3 layers: reductions at cells 1 and 2, the auxiliary head at cell 2 (8x8).
+  config.model.update(channels=16, layers=3, auxiliary_weight=0.4, drop_path_prob=0.3)
+  config.train.update(epochs=1, batch_size=32, cutout=16)
+  config.data.update(source='sample', train_examples=64, test_examples=32)
+  train.run(config, tmp_path / 'work')
+  model, info, _, _ = train.load_workdir_model(tmp_path / 'work')
+  assert model.auxiliary_head is not None
+  export.export(tmp_path / 'work', tmp_path / 'export')
+  loaded = tf.saved_model.load(str(tmp_path / 'export'))
+  aux = {id(v.value) for v in model.auxiliary_head.weights + [model.drop_path_rate]}
+  inference = [v for v in model.weights if id(v.value) not in aux]
+  assert aux and len(loaded.serving_variables) == len(inference)
+  assert not [v for v in loaded.serving_variables
+              if 'aux' in v.name.lower() or 'drop_path' in v.name]
+  model.drop_path_rate.assign(0.3)  # must not matter for serving
+  images = data.load_arrays(config.data, 'test').images[:4]
+  want = tf.nn.softmax(model(data.normalize(images, info), training=False))
+  got = loaded.signatures['serving_default'](images=tf.constant(images))['probabilities']
+  np.testing.assert_allclose(got, want, atol=1e-5)
