@@ -135,22 +135,21 @@ def coupled_l2(grads, variables, weight_decay):
   return [g + weight_decay * tf.convert_to_tensor(v) for g, v in zip(grads, variables)]
 
 
-def _cross_entropy(labels, logits):
-  return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
-
-
-def _accuracy(labels, logits):
-  return tf.reduce_mean(tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32), labels),
-                                tf.float32))
-
-
 class Searcher:
   """The model, alphas, optimizers and compiled steps of one search."""
 
-  def __init__(self, config, num_classes, image_size):
+  def __init__(self, config, num_classes, image_size, strategy=None):
+    """Builds everything under `strategy` (default: the current one).
+
+    With a MirroredStrategy, each replica takes its slice of the global batch
+    (config.search.batch_size); gradients are all-reduced to the global-batch
+    mean before clipping, so the update equals one device's on the same batch
+    except for BatchNorm, whose batch statistics are per replica (as PyTorch
+    DataParallel without SyncBN).
+    """
     self.config = config
     self.space = spaces.get_space(config.space)
-    self.strategy = tf.distribute.get_strategy()
+    self.strategy = strategy or tf.distribute.get_strategy()
     rng = np.random.default_rng(config.seed)
     with self.strategy.scope():
       self.model = supernet.build_supernet(config.space, num_classes, config.model)
@@ -182,43 +181,56 @@ class Searcher:
     return mixing_weights(tf.convert_to_tensor(self.alphas), self.temperature.read_value(),
                           self.config.softmax)
 
+  def _apply(self, optimizer, grads, variables, cfg, clip_first):
+    """All-reduces per-replica grads to the global mean, clips, adds L2, applies.
+
+    Runs in replica context. `clip_first`: the weights clip before the decay
+    (PyTorch clip_grad_norm_ then step()), the alphas after it (Table 1 "clip"
+    acts on the gradient Adam sees).
+    """
+    grads = tf.distribute.get_replica_context().all_reduce('SUM', grads)
+    if clip_first and cfg.grad_clip:
+      grads, _ = tf.clip_by_global_norm(grads, cfg.grad_clip)
+    grads = coupled_l2(grads, variables, cfg.weight_decay)
+    if not clip_first and cfg.grad_clip:
+      grads, _ = tf.clip_by_global_norm(grads, cfg.grad_clip)
+    replicas = self.strategy.num_replicas_in_sync
+    if replicas > 1:  # Keras' apply_gradients sums over replicas once more
+      grads = [g / replicas for g in grads]
+    optimizer.apply_gradients(zip(grads, variables))
+
+  def _losses(self, labels, logits):
+    """(loss, correct): this replica's share of the global-batch mean loss, and its hits."""
+    per_example = tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)
+    loss = tf.nn.compute_average_loss(per_example,
+                                      global_batch_size=self.config.search.batch_size)
+    correct = tf.reduce_sum(tf.cast(
+        tf.equal(tf.argmax(logits, -1, output_type=tf.int32), labels), tf.float32))
+    return loss, correct
+
   def _weight_step(self, images, labels):
-    cfg = self.config.optim.weights
     betas = tf.stop_gradient(self.betas())
     with tf.GradientTape() as tape:
-      logits = self.model(images, betas, training=True)
-      loss = _cross_entropy(labels, logits)
+      loss, correct = self._losses(labels, self.model(images, betas, training=True))
     variables = self.weight_variables
-    grads = tape.gradient(loss, variables)
-    if cfg.grad_clip:  # clip_grad_norm_ before the optimizer adds weight decay
-      grads, _ = tf.clip_by_global_norm(grads, cfg.grad_clip)
-    self.w_opt.apply_gradients(zip(coupled_l2(grads, variables, cfg.weight_decay), variables))
-    return loss, _accuracy(labels, logits)
+    self._apply(self.w_opt, tape.gradient(loss, variables), variables,
+                self.config.optim.weights, clip_first=True)
+    return loss, correct
 
   def _arch_step(self, images, labels):
-    cfg = self.config.optim.arch
     with tf.GradientTape() as tape:
       tape.watch(self.alphas.value)
-      logits = self.model(images, self.betas(), training=True)
-      loss = _cross_entropy(labels, logits)
-    grads = tape.gradient(loss, [self.alphas.value])
-    grads = coupled_l2(grads, self.arch_variables, cfg.weight_decay)
-    if cfg.grad_clip:  # Table 1 "clip"
-      grads, _ = tf.clip_by_global_norm(grads, cfg.grad_clip)
-
-    self.a_opt.apply_gradients(zip(grads, self.arch_variables))
-    return loss, _accuracy(labels, logits)
+      loss, correct = self._losses(labels, self.model(images, self.betas(), training=True))
+    self._apply(self.a_opt, tape.gradient(loss, [self.alphas.value]), self.arch_variables,
+                self.config.optim.arch, clip_first=False)
+    return loss, correct
 
   def _arch_eval(self, images, labels):
     """The arch step's forward pass without an update (alpha warm-up epochs)."""
-    logits = self.model(images, tf.stop_gradient(self.betas()), training=True)
-    return _cross_entropy(labels, logits), _accuracy(labels, logits)
+    return self._losses(labels, self.model(images, tf.stop_gradient(self.betas()),
+                                           training=True))
 
-  def _pair_step(self, train_batch, val_batch, update_arch=True):
-    """One weight step and one alpha step; returns (loss, acc, val_loss, val_acc).
-
-    `update_arch` is a Python bool: the tf.function keeps one trace per value.
-    """
+  def _replica_pair_step(self, train_batch, val_batch, update_arch):
     arch_step = self._arch_step if update_arch else self._arch_eval
     if self.config.search.order == 'w_then_a':
       train = self._weight_step(*train_batch)
@@ -227,6 +239,25 @@ class Searcher:
       val = arch_step(*val_batch)
       train = self._weight_step(*train_batch)
     return train + val
+
+  def _pair_step(self, train_batch, val_batch, update_arch=True):
+    """One weight step and one alpha step; returns (loss, acc, val_loss, val_acc).
+
+    Batches are global batches (or per-replica values of a distributed
+    dataset). `update_arch` is a Python bool: one trace per value.
+    """
+    per_replica = self.strategy.run(self._replica_pair_step,
+                                    args=(train_batch, val_batch, update_arch))
+    loss, correct, val_loss, val_correct = [
+        self.strategy.reduce('SUM', x, axis=None) for x in per_replica]
+    batch = float(self.config.search.batch_size)
+    return loss, correct / batch, val_loss, val_correct / batch
+
+  def distribute(self, dataset):
+    """`dataset` split across the replicas (as is for a single device)."""
+    if self.strategy.num_replicas_in_sync == 1:
+      return dataset
+    return self.strategy.experimental_distribute_dataset(dataset)
 
   def _eval_step(self, images, labels, betas):
     logits = self.model(images, betas, training=False)
@@ -314,13 +345,14 @@ def _lookup(table, arch):
 # ---------------------------------------------------------------------------
 
 
-def run(config, workdir, progress=None):
+def run(config, workdir, progress=None, strategy=None):
   """Runs (or resumes) a search and returns its result.
 
   Args:
     config: a ConfigDict shaped like `default_config()`.
     workdir: directory for config.json, checkpoints/, tb/ and genotype.json.
       If it holds a checkpoint, the search continues after its last epoch.
+    strategy: a tf.distribute strategy (default: the current one).
     progress: optional callable(epoch, step, steps, metrics: dict) called
       after every step, and once more after each epoch's evaluation with the
       end-of-epoch metrics (incl. 'discrete_acc'); the binary draws a progress
@@ -361,7 +393,10 @@ def run(config, workdir, progress=None):
   table = _load_table(config)
 
   # ---- model, optimizers, schedule, checkpoint ------------------------------
-  searcher = Searcher(config, info.num_classes, info.image_size)
+  searcher = Searcher(config, info.num_classes, info.image_size, strategy)
+  if batch % searcher.strategy.num_replicas_in_sync:
+    raise ValueError(f'config.search.batch_size={batch} must be divisible by the '
+                     f'{searcher.strategy.num_replicas_in_sync} replicas')
   epochs = config.search.epochs
   expectation = schedules.expectation_of_alphas(searcher.alphas.numpy())
   schedule = schedules.build_schedule(config.schedule, expectation=expectation, num_epochs=epochs)
@@ -397,7 +432,8 @@ def run(config, workdir, progress=None):
     val_ds = data_lib.make_dataset(val_arrays, batch, training=True, seed=config.seed + 1,
                                    epoch=epoch)
     sums = np.zeros(4)
-    for step, (train_batch, val_batch) in enumerate(zip(train_ds.take(steps), val_ds.take(steps))):
+    batches = zip(searcher.distribute(train_ds.take(steps)), searcher.distribute(val_ds.take(steps)))
+    for step, (train_batch, val_batch) in enumerate(batches):
       sums += np.array([float(v) for v in searcher.pair_step(train_batch, val_batch, update_arch)])
       if not np.isfinite(sums).all():
         break  # reported below; nothing of this epoch is saved
