@@ -34,6 +34,7 @@ from edd_tf import summaries
 from edd_tf import supernet
 
 SOFTMAX_KINDS = ('plain', 'sn')
+STRATEGIES = ('default', 'mirrored')
 UPDATE_ORDERS = ('w_then_a', 'a_then_w')
 ENTROPY_SOURCES = ('alphas', 'tempered')
 EXPECTATION_MODES = ('init', 'epoch')
@@ -47,6 +48,8 @@ def default_config():
   """
   c = ml_collections.ConfigDict()
   c.seed = 0
+  # 'default' (one device) or 'mirrored' (every local GPU, else the CPU).
+  c.distribute = 'default'
   c.space = 'nb201'
   c.data = data_lib.default_data_config()
   c.model = ml_collections.ConfigDict(dict(channels=16, cells_per_stage=5, fused=True))
@@ -87,6 +90,8 @@ def default_config():
 def check_config(config):
   """Raises ValueError naming the field for values the search cannot use."""
   spaces.get_space(config.space)
+  if config.distribute not in STRATEGIES:
+    raise ValueError(f'unknown config.distribute {config.distribute!r}; allowed: {list(STRATEGIES)}')
   if config.softmax.kind not in SOFTMAX_KINDS:
     raise ValueError(f'unknown config.softmax.kind {config.softmax.kind!r}; '
                      f'allowed: {list(SOFTMAX_KINDS)}')
@@ -113,6 +118,13 @@ def check_config(config):
       raise ValueError(f'config.search.{field} must be > 0, got {config.search[field]}')
   # Builds (and so validates) the schedule: unknown name, t0 <= 0, lam <= 0 ...
   schedules.build_schedule(config.schedule, expectation=4e-4, num_epochs=config.search.epochs)
+
+
+def make_strategy(name):
+  """The tf.distribute strategy named by config.distribute."""
+  if name == 'mirrored':
+    return tf.distribute.MirroredStrategy()
+  return tf.distribute.get_strategy()
 
 
 def mixing_weights(alphas, temperature, softmax_config):
@@ -352,7 +364,7 @@ def run(config, workdir, progress=None, strategy=None):
     config: a ConfigDict shaped like `default_config()`.
     workdir: directory for config.json, checkpoints/, tb/ and genotype.json.
       If it holds a checkpoint, the search continues after its last epoch.
-    strategy: a tf.distribute strategy (default: the current one).
+    strategy: a tf.distribute strategy (default: from config.distribute).
     progress: optional callable(epoch, step, steps, metrics: dict) called
       after every step, and once more after each epoch's evaluation with the
       end-of-epoch metrics (incl. 'discrete_acc'); the binary draws a progress
@@ -393,7 +405,8 @@ def run(config, workdir, progress=None, strategy=None):
   table = _load_table(config)
 
   # ---- model, optimizers, schedule, checkpoint ------------------------------
-  searcher = Searcher(config, info.num_classes, info.image_size, strategy)
+  searcher = Searcher(config, info.num_classes, info.image_size,
+                      strategy or make_strategy(config.distribute))
   if batch % searcher.strategy.num_replicas_in_sync:
     raise ValueError(f'config.search.batch_size={batch} must be divisible by the '
                      f'{searcher.strategy.num_replicas_in_sync} replicas')

@@ -189,6 +189,7 @@ def test_plain_softmax_constant_temperature_is_darts(tmp_path):
     ('softmax.s', 50.0, "exactly one of"),
     ('schedule.entropy', 'beta', r"config.schedule.entropy.*alphas"),
     ('data.source', 'web', r"config.data.source"),
+    ('distribute', 'tpu', r"config.distribute.*mirrored"),
 ])
 def test_bad_config_values_name_the_field(tmp_path, field, value, match):
   with pytest.raises(ValueError, match=match):
@@ -204,3 +205,9 @@ def test_missing_folder_and_empty_folder(tmp_path):
   with pytest.raises(ValueError, match='no images|empty'):
     search.run(tiny_config(**{'data.source': 'folder', 'data.path': str(tmp_path / 'empty')}),
                tmp_path / 'w2')
+
+
+def test_mirrored_strategy_from_config_runs(tmp_path):
+  """config.distribute='mirrored' on this CPU-only machine: one replica, same loop."""
+  result = search.run(tiny_config(**{'distribute': 'mirrored', 'search.epochs': 1}), tmp_path)
+  assert math.isfinite(result['history'][0]['train_loss'])
