@@ -26,6 +26,7 @@ import tensorflow as tf
 
 from edd_tf import checkpointing
 from edd_tf import data as data_lib
+from edd_tf import distribute as distribute_lib
 from edd_tf import nb201_bench
 from edd_tf import schedules
 from edd_tf import softmax as softmax_lib
@@ -34,7 +35,6 @@ from edd_tf import summaries
 from edd_tf import supernet
 
 SOFTMAX_KINDS = ('plain', 'sn')
-STRATEGIES = ('default', 'mirrored')
 UPDATE_ORDERS = ('w_then_a', 'a_then_w')
 ENTROPY_SOURCES = ('alphas', 'tempered')
 EXPECTATION_MODES = ('init', 'epoch')
@@ -90,8 +90,7 @@ def default_config():
 def check_config(config):
   """Raises ValueError naming the field for values the search cannot use."""
   spaces.get_space(config.space)
-  if config.distribute not in STRATEGIES:
-    raise ValueError(f'unknown config.distribute {config.distribute!r}; allowed: {list(STRATEGIES)}')
+  distribute_lib.check_strategy_name(config.distribute)
   if config.softmax.kind not in SOFTMAX_KINDS:
     raise ValueError(f'unknown config.softmax.kind {config.softmax.kind!r}; '
                      f'allowed: {list(SOFTMAX_KINDS)}')
@@ -118,13 +117,6 @@ def check_config(config):
       raise ValueError(f'config.search.{field} must be > 0, got {config.search[field]}')
   # Builds (and so validates) the schedule: unknown name, t0 <= 0, lam <= 0 ...
   schedules.build_schedule(config.schedule, expectation=4e-4, num_epochs=config.search.epochs)
-
-
-def make_strategy(name):
-  """The tf.distribute strategy named by config.distribute."""
-  if name == 'mirrored':
-    return tf.distribute.MirroredStrategy()
-  return tf.distribute.get_strategy()
 
 
 def mixing_weights(alphas, temperature, softmax_config):
@@ -406,7 +398,7 @@ def run(config, workdir, progress=None, strategy=None):
 
   # ---- model, optimizers, schedule, checkpoint ------------------------------
   searcher = Searcher(config, info.num_classes, info.image_size,
-                      strategy or make_strategy(config.distribute))
+                      strategy or distribute_lib.make_strategy(config.distribute))
   if batch % searcher.strategy.num_replicas_in_sync:
     raise ValueError(f'config.search.batch_size={batch} must be divisible by the '
                      f'{searcher.strategy.num_replicas_in_sync} replicas')

@@ -32,6 +32,7 @@ import tensorflow as tf
 
 from edd_tf import checkpointing
 from edd_tf import data
+from edd_tf import distribute as distribute_lib
 from edd_tf import finalnet
 from edd_tf import genotype as genotype_lib
 
@@ -56,6 +57,7 @@ def default_config():
   config.genotype = 'DARTS_V2'
   config.network = 'darts_cifar'   # One of NETWORKS.
   config.seed = 0
+  config.distribute = 'default'    # 'default' (one device) | 'mirrored' (all local GPUs).
   config.model = ml_collections.ConfigDict(dict(
       channels=36,           # C of the first stage.
       layers=20,             # DARTS networks: number of cells.
@@ -348,6 +350,7 @@ def make_eval_step(model, strategy):
 
 def check_config(config):
   """Raises ValueError naming the first bad field of a training config."""
+  distribute_lib.check_strategy_name(config.get('distribute', 'default'))
   t = config.train
   if config.network not in NETWORKS:
     raise ValueError(f'unknown config.network {config.network!r}; allowed: {list(NETWORKS)}')
@@ -527,7 +530,7 @@ def _evaluate(eval_step, dataset, strategy):
   return {'test_loss': float(loss / count), 'test_accuracy': float(correct / count)}
 
 
-def run(config, workdir, progress=None):
+def run(config, workdir, progress=None, strategy=None):
   """Trains (or resumes training of) the final network of `config.genotype`.
 
   Args:
@@ -539,6 +542,7 @@ def run(config, workdir, progress=None):
       {'loss', 'accuracy'}. The last call of an epoch comes after evaluation
       and also carries 'test_loss' / 'test_accuracy' when the epoch was
       evaluated, and 'lr'.
+    strategy: a tf.distribute strategy (default: from config.distribute).
 
   Returns:
     The results dict also written to workdir/results.json.
@@ -579,7 +583,7 @@ def run(config, workdir, progress=None):
   epochs = t.epochs
 
   # ---- model, optimizer, checkpoint ----
-  strategy = tf.distribute.get_strategy()
+  strategy = strategy or distribute_lib.make_strategy(config.get('distribute', 'default'))
   with strategy.scope():
     model = build_model(config, genotype, info)
     optimizer = make_optimizer(t, model.trainable_variables)
