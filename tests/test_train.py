@@ -387,25 +387,14 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
 
 def test_cell_with_dead_node_trains(tmp_path):
   """Node 2 feeds only a 'none' edge, so its ops get no gradient: still trains."""
-  config = train.default_config()
+  config = tiny_config()
   config.genotype = '|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|nor_conv_3x3~0|skip_connect~1|none~2|'
-  config.network = 'nb201'
-  config.model.update(channels=4, layers=0, cells_per_stage=1, auxiliary_weight=0.0,
-                      drop_path_prob=0.0)
-  config.train.update(epochs=1, batch_size=32, cutout=0)
-  config.data.update(source='sample', train_examples=64, test_examples=32)
   results = train.run(config, tmp_path)
   assert results['epochs'] == 1
 
 
 def test_distribute_field_picks_the_strategy(tmp_path):
-  config = train.default_config()
-  config.genotype = '|nor_conv_3x3~0|+|skip_connect~0|nor_conv_3x3~1|+|skip_connect~0|skip_connect~1|skip_connect~2|'
-  config.network = 'nb201'
-  config.model.update(channels=4, layers=0, cells_per_stage=1, auxiliary_weight=0.0,
-                      drop_path_prob=0.0)
-  config.train.update(epochs=1, batch_size=32, cutout=0)
-  config.data.update(source='sample', train_examples=64, test_examples=32)
+  config = tiny_config()
   config.distribute = 'tpu'
   with pytest.raises(ValueError, match=r"config.distribute.*mirrored"):
     train.run(config, tmp_path / 'bad')
