@@ -8,7 +8,6 @@ import sys
 
 import pytest
 
-from tests.conftest import SHARED_DATA
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -43,10 +42,9 @@ def test_bad_values_exit_with_one_line_naming_the_field(tmp_path, flag, words):
     assert word in last
 
 
-def test_quickstart_chain_on_shared_cifar10(tmp_path):
-  """search -> train -> export on ../shared/data/cifar10 with tiny settings."""
-  data = SHARED_DATA / 'cifar10'
-  assert data.is_dir(), f'{data} is missing: tests read ../shared/data beside the checkout'
+def test_quickstart_chain_on_an_image_folder(tmp_path, sample_folder):
+  """search -> train -> export on real CIFAR-10 JPEGs in an ImageFolder, tiny settings."""
+  data = sample_folder
   proc = run_binary(
       'binaries.quickstart', f'--workdir={tmp_path}',
       '--config.data.source=folder', f'--config.data.path={data}',

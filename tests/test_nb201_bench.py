@@ -9,6 +9,7 @@ import pytest
 from binaries import make_assets
 from edd_tf import genotype
 from edd_tf import nb201_bench
+from tests.conftest import requires_shared
 
 SHARED_NB201 = pathlib.Path(__file__).resolve().parents[1].parent / 'shared' / 'data' / 'nb201'
 ALL_SKIP = ('|skip_connect~0|+|skip_connect~0|skip_connect~1|'
@@ -51,6 +52,7 @@ def test_best_rejects_unknown_column(table):
     table.best('cifar10_train')
 
 
+@requires_shared
 def test_shipped_table_equals_the_shared_csvs(table):
   for prefix, file_name in nb201_bench.NASGRAPH_FILES.items():
     with open(SHARED_NB201 / file_name, newline='') as f:
@@ -63,17 +65,20 @@ def test_shipped_table_equals_the_shared_csvs(table):
       assert row[f'{prefix}_test'] == float(r['test accuracy'])
 
 
+@requires_shared
 def test_make_assets_regenerates_the_shipped_table_byte_for_byte(tmp_path):
   out = tmp_path / 'nb201_results.csv.gz'
   make_assets.make_nb201_table(SHARED_NB201, out)
   assert out.read_bytes() == nb201_bench.ASSET.read_bytes()
 
 
+@requires_shared
 def test_license_ships_beside_the_table():
   shipped = nb201_bench.ASSET.parent / 'LICENSE.NASGraph-Public'
   assert shipped.read_bytes() == (SHARED_NB201 / 'LICENSE.NASGraph-Public').read_bytes()
 
 
+@requires_shared
 def test_load_from_shared_directory_equals_shipped(table):
   shared = nb201_bench.NB201Table.load(str(SHARED_NB201))
   assert shared.archs() == table.archs()
@@ -81,8 +86,22 @@ def test_load_from_shared_directory_equals_shipped(table):
   assert shared.best('imagenet16_test') == table.best('imagenet16_test')
 
 
-def test_load_one_nasgraph_csv_fills_only_its_dataset():
-  one = nb201_bench.NB201Table.load(SHARED_NB201 / 'NASGraph_nasbench201_cifar100.csv')
+def _write_nasgraph_csv(path, table, prefix):
+  """A NASGraph-format CSV (its header and columns) of one dataset of the shipped table."""
+  with open(path, 'w', newline='') as f:
+    writer = csv.writer(f)
+    writer.writerow(['file id', 'arch str', 'cfg name', 'C', 'N', 'train accuracy',
+                     'validation accuracy', 'test accuracy'])
+    for arch in table.archs():
+      row = table.lookup(arch)
+      writer.writerow([row['index'], arch, 'infer.tiny', 16, 5, 0.0, row[f'{prefix}_valid'],
+                       row[f'{prefix}_test']])
+
+
+def test_load_one_nasgraph_csv_fills_only_its_dataset(table, tmp_path):
+  path = tmp_path / 'NASGraph_nasbench201_cifar100.csv'
+  _write_nasgraph_csv(path, table, 'cifar100')
+  one = nb201_bench.NB201Table.load(path)
   row = one.lookup(ALL_SKIP)
   assert (round(row['cifar100_valid'], 2), round(row['cifar100_test'], 2)) == (15.03, 15.61)
   assert math.isnan(row['cifar10_valid']) and math.isnan(row['imagenet16_test'])

@@ -15,7 +15,6 @@ from edd_tf import genotype as genotype_lib
 from edd_tf import train
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / 'shared' / 'data'
 TRAIN_CONFIGS = sorted(p.stem for p in (REPO / 'configs').glob('train_*.py'))
 NB201_CELL = ('|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|'
               '+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|')
@@ -286,11 +285,11 @@ def test_imagenet_network_streams_imagenet_dataset(tmp_path, monkeypatch):
 # --------------------------------------------------------------------------
 
 
-def test_learns_cifar10_above_chance(tmp_path):
+def test_learns_cifar10_above_chance(tmp_path, sample_folder):
   config = tiny_config(epochs=4)
   config.model.channels = 8
   config.train.update(lr=0.1)
-  config.data.update(source='folder', path=str(SHARED_DATA / 'cifar10'), train_examples=2000,
+  config.data.update(source='folder', path=str(sample_folder), train_examples=2000,
                      test_examples=500)
   results = train.run(config, tmp_path)
   assert results['test_accuracy'] > 0.25  # Chance is 0.10; seeds 0-4 give 0.34-0.38.
