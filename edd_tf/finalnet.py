@@ -28,7 +28,9 @@ import tensorflow as tf
 from edd_tf import genotype as genotype_lib
 from edd_tf import ops as ops_lib
 
-NETWORKS = ('nb201', 'darts_cifar', 'darts_imagenet')
+# network -> the genotype family it takes (spaces.Space.family).
+NETWORK_FAMILY = {'nb201': 'nb201', 'darts_cifar': 'darts', 'darts_imagenet': 'darts'}
+NETWORKS = tuple(NETWORK_FAMILY)
 # Ops a DARTS-family cell may hold: the DARTS primitives, the extra ones of
 # quark0's OPS (sep_conv_7x7, conv_7x1_1x7) and RobustDARTS' 'noise'.
 DARTS_CELL_OPS = genotype_lib.DARTS_OPS + ('sep_conv_7x7', 'conv_7x1_1x7', 'noise')
@@ -342,17 +344,27 @@ def build_final_network(network, genotype, num_classes, *, channels, layers=0,
     raise ValueError(f'unknown network {network!r}; known networks: {list(NETWORKS)}')
   if num_classes < 1 or channels < 1:
     raise ValueError(f'num_classes and channels must be positive, got {num_classes}, {channels}')
-  if network == 'nb201':
-    if not isinstance(genotype, str):
-      raise ValueError(f'network "nb201" needs an NB201 arch string such as '
-                       f'"|nor_conv_3x3~0|+|...|", got {type(genotype).__name__}: {genotype!r}')
-    genotype_lib.parse_nb201(genotype)  # raises on a bad string or unknown op
-    if layers or auxiliary:
-      raise ValueError('network "nb201" takes cells_per_stage, not layers, and has no auxiliary '
-                       f'head; got layers={layers}, auxiliary={auxiliary}')
-    if cells_per_stage < 1:
-      raise ValueError(f'cells_per_stage must be positive, got {cells_per_stage}')
-    return NB201Network(genotype, num_classes, channels, cells_per_stage, name='nb201')
+  return _BUILDERS[network](network, genotype, num_classes, channels=channels, layers=layers,
+                            cells_per_stage=cells_per_stage, auxiliary=auxiliary)
+
+
+def _build_nb201(network, genotype, num_classes, *, channels, layers, cells_per_stage,
+                 auxiliary):
+  if not isinstance(genotype, str):
+    raise ValueError(f'network "nb201" needs an NB201 arch string such as '
+                     f'"|nor_conv_3x3~0|+|...|", got {type(genotype).__name__}: {genotype!r}')
+  genotype_lib.parse_nb201(genotype)  # raises on a bad string or unknown op
+  if layers or auxiliary:
+    raise ValueError('network "nb201" takes cells_per_stage, not layers, and has no auxiliary '
+                     f'head; got layers={layers}, auxiliary={auxiliary}')
+  if cells_per_stage < 1:
+    raise ValueError(f'cells_per_stage must be positive, got {cells_per_stage}')
+  return NB201Network(genotype, num_classes, channels, cells_per_stage, name=network)
+
+
+def _build_darts(network, genotype, num_classes, *, channels, layers, cells_per_stage,
+                 auxiliary):
+  del cells_per_stage
   _check_darts_genotype(network, genotype)
   layers = layers or DEFAULT_LAYERS[network]
   if layers < 1:
@@ -360,6 +372,9 @@ def build_final_network(network, genotype, num_classes, *, channels, layers=0,
   if network == 'darts_imagenet' and channels % 2:
     raise ValueError(f'darts_imagenet needs an even channel count, got {channels}')
   return DartsNetwork(network, genotype, num_classes, channels, layers, auxiliary, name=network)
+
+
+_BUILDERS = {'nb201': _build_nb201, 'darts_cifar': _build_darts, 'darts_imagenet': _build_darts}
 
 
 def _auxiliary_ids(model):

@@ -192,7 +192,8 @@ def parse_darts(text):
   return genotype_from_dict(json.loads(text))
 
 
-def derive_darts(weights_normal, weights_reduce, op_names=DARTS_OPS, steps=4, multiplier=4):
+def derive_darts(weights_normal, weights_reduce, op_names=DARTS_OPS, steps=4, multiplier=4,
+                 reduce_op_names=None):
   """The DARTS read-out rule (reference sect. 3.4) on mixing weights.
 
   For each intermediate node, rank its incoming edges by the largest weight of
@@ -205,15 +206,17 @@ def derive_darts(weights_normal, weights_reduce, op_names=DARTS_OPS, steps=4, mu
     weights_reduce: same for the reduction cell.
     op_names: column names; either one sequence shared by every edge, or a
       list with one sequence per edge (spaces such as S1 differ per edge).
+    reduce_op_names: the reduction cell's column names when they differ from
+      `op_names` (S1); same forms.
   """
-  def per_edge_names(num_edges):
-    if op_names and isinstance(op_names[0], (list, tuple)):
-      return [tuple(n) for n in op_names]
-    return [tuple(op_names)] * num_edges
+  def per_edge_names(names, num_edges):
+    if names and isinstance(names[0], (list, tuple)):
+      return [tuple(n) for n in names]
+    return [tuple(names)] * num_edges
 
-  def parse(weights):
+  def parse(weights, op_names):
     weights = [np.asarray(w, np.float64) for w in weights]
-    names = per_edge_names(len(weights))
+    names = per_edge_names(op_names, len(weights))
     gene, start, n = [], 0, 2
     for _ in range(steps):
       end = start + n
@@ -228,5 +231,5 @@ def derive_darts(weights_normal, weights_reduce, op_names=DARTS_OPS, steps=4, mu
     return gene
 
   concat = list(range(2 + steps - multiplier, steps + 2))
-  return Genotype(normal=parse(weights_normal), normal_concat=concat,
-                  reduce=parse(weights_reduce), reduce_concat=concat)
+  return Genotype(normal=parse(weights_normal, op_names), normal_concat=concat,
+                  reduce=parse(weights_reduce, reduce_op_names or op_names), reduce_concat=concat)

@@ -1,22 +1,19 @@
-"""The bilevel architecture search loop: ``run(config, workdir)``.
+"""The bilevel architecture search: `Searcher` (one step pair) and `run(config, workdir)`.
 
-First-order DARTS (Liu et al., Eq. 1) with the temperature of Sect. 2:
+  every step   weights <- SGD on L_train(w, mixing(A, t))     (batch from split 1)
+               A       <- method.arch_step(...)               (batch from split 2)
+  every epoch  t <- schedule.update(E(H(beta)), epoch)        (ETS / PCD / EDD)
 
-  every step   weights  <- SGD on L_train(w, betas)     (batch from split 1)
-               alphas   <- Adam on L_val(w, betas)      (batch from split 2)
-               with betas = sn_softmax(alphas, t)       (Alg. 1)
-  every epoch  t <- schedule.update(E(H(beta)), epoch)  (ETS / PCD / EDD)
-
-The loop owns the alphas (outside the Keras model, see supernet.py), the two
-optimizers, the temperature and the schedule state; all of it is checkpointed
-after every epoch, so rerunning the same command resumes.
+The space (config.space: op lists, supernet, read-out, benchmark) and the
+method (config.method: architecture variables, mixing, alpha step) are
+plug-ins (edd_tf/spaces, edd_tf/methods); the weight step, the gradient
+pipeline (core/optim.py) and the loop skeleton (core/loop.py) are shared
+with training. Everything is checkpointed after every epoch; rerunning the
+same command resumes.
 """
 
 import json
-import math
-import os
 import pathlib
-import time
 
 from absl import logging
 import keras
@@ -27,17 +24,18 @@ import tensorflow as tf
 from edd_tf import checkpointing
 from edd_tf import data as data_lib
 from edd_tf import distribute as distribute_lib
-from edd_tf import nb201_bench
+from edd_tf import methods as methods_lib
 from edd_tf import schedules
-from edd_tf import softmax as softmax_lib
 from edd_tf import spaces
 from edd_tf import summaries
-from edd_tf import supernet
+from edd_tf import workdir as workdir_lib
+from edd_tf.core import loop
+from edd_tf.core import optim
 
-SOFTMAX_KINDS = ('plain', 'sn')
 UPDATE_ORDERS = ('w_then_a', 'a_then_w')
 ENTROPY_SOURCES = ('alphas', 'tempered')
 EXPECTATION_MODES = ('init', 'epoch')
+GENOTYPE_FILE = 'genotype.json'
 
 
 def default_config():
@@ -50,9 +48,15 @@ def default_config():
   c.seed = 0
   # 'default' (one device) or 'mirrored' (every local GPU, else the CPU).
   c.distribute = 'default'
-  c.space = 'nb201'
+  c.space = 'nb201'        # spaces.SPACES: nb201, darts, s1, s2, s3, s4.
+  c.method = 'darts'       # methods.METHODS: darts, darts_2nd, pc_darts, gdas.
   c.data = data_lib.default_data_config()
-  c.model = ml_collections.ConfigDict(dict(channels=16, cells_per_stage=5, fused=True))
+  c.model = ml_collections.ConfigDict(dict(
+      channels=16,
+      cells_per_stage=5,     # NB201: cells per stage N.
+      layers=8,              # DARTS family: number of cells.
+      partial_channels=1,    # DARTS family: PC-DARTS K (ops see channels / K).
+      fused=True))           # NB201: per-source fused cell (same maths, faster).
   # Mixing weights: 'plain' = softmax(alphas / t); 'sn' = sn-softmax (Alg. 1)
   # with exactly one of s (> 1; noise temperature s * t) or st (> 0; fixed
   # noise temperature). 0 means "not set".
@@ -67,7 +71,7 @@ def default_config():
       arch_warmup_epochs=0,    # Epochs with frozen alphas (PC-DARTS: 15).
       eval_examples=0,         # Validation images for the discretized accuracy (0 = all).
       eval_batch_size=256,
-      log_every_steps=50))
+      log_every_steps=50))     # TensorBoard step summaries every N steps.
   c.optim = ml_collections.ConfigDict(dict(
       # NB201 recipe (reference sect. 2.6): SGD nesterov, wd 5e-4 coupled to the
       # gradient, cosine 0.025 -> 0.001 per epoch, grad-norm clip 5.
@@ -82,27 +86,30 @@ def default_config():
   return c
 
 
-# ---------------------------------------------------------------------------
-# Pieces
-# ---------------------------------------------------------------------------
+# Fields that define the experiment: never changed in a workdir, even with
+# allow_config_change.
+EXPERIMENT_FIELDS = ('seed', 'space', 'method', 'model', 'data.name', 'data.source',
+                     'data.train_examples', 'data.image_size', 'search.train_portion')
+# Fields that may change between a run and its resumption; any other change
+# makes the checkpoint a different experiment.
+RESUMABLE_CHANGES = ('search.epochs', 'search.log_every_steps', 'search.eval_batch_size',
+                     'benchmark.nb201_table', 'data.path', 'data.data_dir', 'data.download')
 
 
 def check_config(config):
   """Raises ValueError naming the field for values the search cannot use."""
-  spaces.get_space(config.space)
+  if 'search' not in config or 'schedule' not in config:
+    what = 'a training config' if 'train' in config else 'not a search config'
+    raise ValueError(f'this is {what}: a search needs a search config (e.g. '
+                     f'configs/nb201_cifar10_edd.py, with config.search and config.schedule)')
+  space = spaces.get_space(config.space)
+  method_cls = methods_lib.get_method_class(config.method)
+  method_cls.check_config(config)
+  space.check_model_config(config.model)
+  if method_cls.hard_sampling and config.space == 'nb201' and config.model.get('fused', True):
+    raise ValueError(f'config.method={config.method!r} runs only the sampled op, which the fused '
+                     'NB201 cell cannot; set config.model.fused=False')
   distribute_lib.check_strategy_name(config.distribute)
-  if config.softmax.kind not in SOFTMAX_KINDS:
-    raise ValueError(f'unknown config.softmax.kind {config.softmax.kind!r}; '
-                     f'allowed: {list(SOFTMAX_KINDS)}')
-  if config.softmax.kind == 'sn':
-    s, st = config.softmax.s, config.softmax.st
-    if bool(s) == bool(st):
-      raise ValueError('config.softmax.kind=sn needs exactly one of config.softmax.s (> 1) and '
-                       f'config.softmax.st (> 0); the other 0. Got s={s}, st={st}')
-    if s and s <= 1:
-      raise ValueError(f'config.softmax.s must be > 1, got {s}')
-    if st and st <= 0:
-      raise ValueError(f'config.softmax.st must be > 0, got {st}')
   if config.search.order not in UPDATE_ORDERS:
     raise ValueError(f'unknown config.search.order {config.search.order!r}; '
                      f'allowed: {list(UPDATE_ORDERS)}')
@@ -112,66 +119,55 @@ def check_config(config):
   if config.schedule.expectation not in EXPECTATION_MODES:
     raise ValueError(f'unknown config.schedule.expectation {config.schedule.expectation!r}; '
                      f'allowed: {list(EXPECTATION_MODES)}')
-  for field in ('epochs', 'batch_size', 'eval_batch_size'):
+  for field in ('epochs', 'batch_size', 'eval_batch_size', 'log_every_steps'):
     if config.search[field] <= 0:
       raise ValueError(f'config.search.{field} must be > 0, got {config.search[field]}')
   # Builds (and so validates) the schedule: unknown name, t0 <= 0, lam <= 0 ...
   schedules.build_schedule(config.schedule, expectation=4e-4, num_epochs=config.search.epochs)
 
 
-def mixing_weights(alphas, temperature, softmax_config):
-  """betas: float32[edges, ops] = (sn-)softmax(alphas / t) (Eq. 3, Alg. 1)."""
-  if softmax_config.kind == 'plain':
-    return softmax_lib.sn_softmax(alphas, temperature)
-  return softmax_lib.sn_softmax(alphas, temperature, s=softmax_config.s or None,
-                                st=softmax_config.st or None)
-
-
-def cosine_lr(epoch, epochs, lr, lr_min):
-  """CosineAnnealingLR stepped per epoch (AutoDL optimizers.py)."""
-  return lr_min + (lr - lr_min) * (1 + math.cos(math.pi * epoch / epochs)) / 2
-
-
-def coupled_l2(grads, variables, weight_decay):
-  """PyTorch's weight_decay: g + wd * w (Keras' weight_decay is decoupled)."""
-  if not weight_decay:
-    return grads
-  return [g + weight_decay * tf.convert_to_tensor(v) for g, v in zip(grads, variables)]
+# ---------------------------------------------------------------------------
+# One step pair
+# ---------------------------------------------------------------------------
 
 
 class Searcher:
-  """The model, alphas, optimizers and compiled steps of one search."""
+  """The supernet, architecture variables, optimizers and compiled step pair.
+
+  It is also the `StepContext` a method's `arch_step` works with: `model`,
+  `arch_tensors()`, `arch_sources()`, `temperature_tensor()`, `loss()`,
+  `apply_arch_gradients()`, `all_reduce_sum()`, `weight_lr()`,
+  `momentum_buffers()`, `weight_variables`, `config`.
+
+  With a MirroredStrategy, each replica takes its slice of the global batch
+  (config.search.batch_size); gradients are all-reduced to the global-batch
+  mean before clipping, so the update equals one device's on the same batch
+  except for BatchNorm, whose batch statistics are per replica (as PyTorch
+  DataParallel without SyncBN).
+  """
 
   def __init__(self, config, num_classes, image_size, strategy=None):
-    """Builds everything under `strategy` (default: the current one).
-
-    With a MirroredStrategy, each replica takes its slice of the global batch
-    (config.search.batch_size); gradients are all-reduced to the global-batch
-    mean before clipping, so the update equals one device's on the same batch
-    except for BatchNorm, whose batch statistics are per replica (as PyTorch
-    DataParallel without SyncBN).
-    """
     self.config = config
     self.space = spaces.get_space(config.space)
+    self.method = methods_lib.build_method(config, self.space)
     self.strategy = strategy or tf.distribute.get_strategy()
     rng = np.random.default_rng(config.seed)
     with self.strategy.scope():
-      self.model = supernet.build_supernet(config.space, num_classes, config.model)
+      self.model = self.space.build_supernet(num_classes, config.model)
       self.model(tf.zeros([1, image_size, image_size, 3]),
-                 tf.fill(self.space.alpha_shape, 1.0 / len(self.space.ops)))
-      # alphas stay float32 under any dtype policy (tf-notes sect. 10).
-      self.alphas = keras.Variable(self.space.init_alphas(rng), name='alphas', autocast=False)
+                 {k: tf.constant(v) for k, v in self.space.dummy_weights().items()})
+      # Architecture variables stay float32 under any dtype policy (tf-notes sect. 10).
+      self.arch = {name: keras.Variable(value, name=name, autocast=False)
+                   for name, value in self.method.init_arch(rng).items()}
       self.temperature = tf.Variable(1.0, trainable=False, name='temperature')
       w, a = config.optim.weights, config.optim.arch
-      self.w_opt = keras.optimizers.SGD(learning_rate=w.lr, momentum=w.momentum,
-                                        nesterov=w.nesterov)
-      self.a_opt = keras.optimizers.Adam(learning_rate=a.lr, beta_1=a.beta1, beta_2=a.beta2)
-      # Build eagerly in scope (tf-notes finding A).
-      self.w_opt.build(self.weight_variables)
-      self.a_opt.build(self.arch_variables)
+      self.w_opt = optim.sgd(w.lr, w.momentum, w.nesterov, self.weight_variables)
+      self.a_opt = optim.adam(a.lr, a.beta1, a.beta2, self.arch_variables)
     self.pair_step = tf.function(self._pair_step)
     # reduce_retracing: the last, smaller eval batch must not trace again.
     self.eval_step = tf.function(self._eval_step, reduce_retracing=True)
+
+  # ---- variables --------------------------------------------------------
 
   @property
   def weight_variables(self):
@@ -179,83 +175,121 @@ class Searcher:
 
   @property
   def arch_variables(self):
-    return [self.alphas]
+    return list(self.arch.values())
 
-  def betas(self):
-    return mixing_weights(tf.convert_to_tensor(self.alphas), self.temperature.read_value(),
-                          self.config.softmax)
+  @property
+  def alphas(self):
+    """The single alpha variable of a one-matrix space (NB201)."""
+    if len(self.arch) != 1:
+      raise AttributeError(f'space {self.space.name!r} has architecture variables '
+                           f'{sorted(self.arch)}; use Searcher.arch')
+    return next(iter(self.arch.values()))
 
-  def _apply(self, optimizer, grads, variables, cfg, clip_first):
-    """All-reduces per-replica grads to the global mean, clips, adds L2, applies.
+  def arch_numpy(self):
+    return {k: v.numpy() for k, v in self.arch.items()}
 
-    Runs in replica context. `clip_first`: the weights clip before the decay
-    (PyTorch clip_grad_norm_ then step()), the alphas after it (Table 1 "clip"
-    acts on the gradient Adam sees).
-    """
-    grads = tf.distribute.get_replica_context().all_reduce('SUM', grads)
-    if clip_first and cfg.grad_clip:
-      grads, _ = tf.clip_by_global_norm(grads, cfg.grad_clip)
-    grads = coupled_l2(grads, variables, cfg.weight_decay)
-    if not clip_first and cfg.grad_clip:
-      grads, _ = tf.clip_by_global_norm(grads, cfg.grad_clip)
-    replicas = self.strategy.num_replicas_in_sync
-    if replicas > 1:  # Keras' apply_gradients sums over replicas once more
-      grads = [g / replicas for g in grads]
-    optimizer.apply_gradients(zip(grads, variables))
+  # ---- the StepContext a method works with --------------------------------
 
-  def _losses(self, labels, logits):
+  def arch_tensors(self):
+    # Tensors, not KerasVariables (tf-notes finding H), read inside the tape.
+    return {k: tf.convert_to_tensor(v) for k, v in self.arch.items()}
+
+  def arch_sources(self):
+    """What to differentiate with respect to: the tf.Variables behind `arch`."""
+    return [v.value for v in self.arch.values()]
+
+  def temperature_tensor(self):
+    return self.temperature.read_value()
+
+  def weight_lr(self):
+    return tf.cast(tf.convert_to_tensor(self.w_opt.learning_rate), tf.float32)
+
+  def momentum_buffers(self):
+    momenta = getattr(self.w_opt, 'momentums', None) or []
+    if not momenta:
+      return [tf.zeros(v.shape, v.dtype) for v in self.weight_variables]
+    return [tf.convert_to_tensor(m) for m in momenta]
+
+  def all_reduce_sum(self, values):
+    """Replica-context SUM of per-replica shares, i.e. global-batch means."""
+    values = [tf.zeros(1) if v is None else v for v in values]
+    return tf.distribute.get_replica_context().all_reduce('SUM', values)
+
+  def loss(self, labels, logits):
     """(loss, correct): this replica's share of the global-batch mean loss, and its hits."""
-    per_example = tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)
-    loss = tf.nn.compute_average_loss(per_example,
+    loss = tf.nn.compute_average_loss(optim.cross_entropy(labels, logits),
                                       global_batch_size=self.config.search.batch_size)
-    correct = tf.reduce_sum(tf.cast(
-        tf.equal(tf.argmax(logits, -1, output_type=tf.int32), labels), tf.float32))
-    return loss, correct
+    return loss, optim.count_correct(labels, logits)
 
-  def _weight_step(self, images, labels):
-    betas = tf.stop_gradient(self.betas())
+  def apply_arch_gradients(self, grads):
+    a = self.config.optim.arch
+    return optim.apply_gradients(self.a_opt, grads, self.arch_variables, grad_clip=a.grad_clip,
+                                 weight_decay=a.weight_decay, clip_before_decay=False)
+
+  # ---- steps ------------------------------------------------------------
+
+  def mixing(self, seed=None):
+    """The method's (weights, indices) for the current variables and temperature."""
+    seed = tf.constant([0, 0], tf.int32) if seed is None else seed
+    return self.method.mixing(self.arch_tensors(), self.temperature_tensor(), seed)
+
+  def _weight_step(self, images, labels, seed):
+    weights, indices = self.mixing(seed)
+    weights = tf.nest.map_structure(tf.stop_gradient, weights)
     with tf.GradientTape() as tape:
-      loss, correct = self._losses(labels, self.model(images, betas, training=True))
-    variables = self.weight_variables
-    self._apply(self.w_opt, tape.gradient(loss, variables), variables,
-                self.config.optim.weights, clip_first=True)
+      loss, correct = self.loss(labels, self.model(images, weights, indices, training=True))
+    w = self.config.optim.weights
+    optim.apply_gradients(self.w_opt, tape.gradient(loss, self.weight_variables),
+                          self.weight_variables, grad_clip=w.grad_clip,
+                          weight_decay=w.weight_decay)
     return loss, correct
 
-  def _arch_step(self, images, labels):
-    with tf.GradientTape() as tape:
-      tape.watch(self.alphas.value)
-      loss, correct = self._losses(labels, self.model(images, self.betas(), training=True))
-    self._apply(self.a_opt, tape.gradient(loss, [self.alphas.value]), self.arch_variables,
-                self.config.optim.arch, clip_first=False)
-    return loss, correct
+  def _arch_eval(self, train_batch, val_batch, seed):
+    """The alpha step's forward pass without an update (alpha warm-up epochs)."""
+    del train_batch
+    images, labels = val_batch
+    weights, indices = self.mixing(seed)
+    weights = tf.nest.map_structure(tf.stop_gradient, weights)
+    loss, correct = self.loss(labels, self.model(images, weights, indices, training=True))
+    return loss, correct, tf.constant(0.0)
 
-  def _arch_eval(self, images, labels):
-    """The arch step's forward pass without an update (alpha warm-up epochs)."""
-    return self._losses(labels, self.model(images, tf.stop_gradient(self.betas()),
-                                           training=True))
+  def _replica_pair_step(self, train_batch, val_batch, update_arch, step):
+    # Stateless seeds of this step (GDAS samples), distinct for the two phases:
+    # a resumed run draws the same samples.
+    base = tf.cast(self.config.seed, tf.int32)
+    w_seed = tf.stack([base, 2 * step])
+    a_seed = tf.stack([base, 2 * step + 1])
 
-  def _replica_pair_step(self, train_batch, val_batch, update_arch):
-    arch_step = self._arch_step if update_arch else self._arch_eval
+    def arch_step():
+      if update_arch:
+        return self.method.arch_step(self, train_batch, val_batch, a_seed)
+      return self._arch_eval(train_batch, val_batch, a_seed)
+
     if self.config.search.order == 'w_then_a':
-      train = self._weight_step(*train_batch)
-      val = arch_step(*val_batch)
+      train = self._weight_step(*train_batch, w_seed)
+      val = arch_step()
     else:
-      val = arch_step(*val_batch)
-      train = self._weight_step(*train_batch)
+      val = arch_step()
+      train = self._weight_step(*train_batch, w_seed)
     return train + val
 
   def _pair_step(self, train_batch, val_batch, update_arch=True):
-    """One weight step and one alpha step; returns (loss, acc, val_loss, val_acc).
+    """One weight step and one alpha step.
 
     Batches are global batches (or per-replica values of a distributed
     dataset). `update_arch` is a Python bool: one trace per value.
+
+    Returns:
+      (loss, acc, val_loss, val_acc, arch_grad_norm) scalars.
     """
+    step = tf.cast(self.w_opt.iterations, tf.int32)
     per_replica = self.strategy.run(self._replica_pair_step,
-                                    args=(train_batch, val_batch, update_arch))
+                                    args=(train_batch, val_batch, update_arch, step))
     loss, correct, val_loss, val_correct = [
-        self.strategy.reduce('SUM', x, axis=None) for x in per_replica]
+        self.strategy.reduce('SUM', x, axis=None) for x in per_replica[:4]]
+    norm = self.strategy.reduce('MEAN', per_replica[4], axis=None)
     batch = float(self.config.search.batch_size)
-    return loss, correct / batch, val_loss, val_correct / batch
+    return loss, correct / batch, val_loss, val_correct / batch, norm
 
   def distribute(self, dataset):
     """`dataset` split across the replicas (as is for a single device)."""
@@ -263,18 +297,17 @@ class Searcher:
       return dataset
     return self.strategy.experimental_distribute_dataset(dataset)
 
-  def _eval_step(self, images, labels, betas):
-    logits = self.model(images, betas, training=False)
-    return (tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)),
-            tf.reduce_sum(tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32), labels),
-                                  tf.float32)))
+  def _eval_step(self, images, labels, weights):
+    logits = self.model(images, weights, training=False)
+    return (tf.reduce_sum(optim.cross_entropy(labels, logits)),
+            optim.count_correct(labels, logits))
 
-  def evaluate(self, dataset, betas):
-    """(loss, accuracy) of the supernet with fixed betas on a dataset."""
-    betas = tf.constant(betas, tf.float32)
+  def evaluate(self, dataset, weights):
+    """(loss, accuracy) of the supernet with fixed mixing weights on a dataset."""
+    weights = {k: tf.constant(v, tf.float32) for k, v in weights.items()}
     loss = correct = count = 0.0
     for images, labels in dataset:
-      l, c = self.eval_step(images, labels, betas)
+      l, c = self.eval_step(images, labels, weights)
       loss += float(l)
       correct += float(c)
       count += int(labels.shape[0])
@@ -282,230 +315,205 @@ class Searcher:
 
   def entropies(self):
     """E(H(beta)) (Eq. 13) of softmax(A) and of the tempered softmax(A / t)."""
-    alphas = tf.convert_to_tensor(self.alphas)
-    plain = softmax_lib.expected_entropy(tf.nn.softmax(alphas, -1))
-    tempered = softmax_lib.expected_entropy(
-        tf.nn.softmax(alphas / self.temperature.read_value(), -1))
-    return float(plain), float(tempered)
+    return self.method.entropies(self.arch_numpy(), float(self.temperature.numpy()))
+
+  def genotype(self):
+    return self.space.derive(self.method.readout_weights(self.arch_numpy()))
 
 
 # ---------------------------------------------------------------------------
-# Files in the workdir
+# The search as a task of the loop skeleton
 # ---------------------------------------------------------------------------
 
 
-# Fields that may change between a run and its resumption; any other change
-# makes the checkpoint a different experiment.
-RESUMABLE_CHANGES = ('search.epochs', 'search.log_every_steps', 'search.eval_batch_size',
-                     'benchmark.nb201_table', 'data.path', 'data.data_dir', 'data.download')
-
-
-def _flatten(d, prefix=''):
-  out = {}
-  for key, value in d.items():
-    if isinstance(value, dict):
-      out.update(_flatten(value, f'{prefix}{key}.'))
-    else:
-      out[f'{prefix}{key}'] = value
-  return out
-
-
-def check_resumable(saved, current):
-  """Raises ValueError naming the fields if a workdir's config differs from this run's."""
-  saved, current = _flatten(saved), _flatten(current)
-  diffs = [f'{k}: {saved.get(k)!r} -> {current.get(k)!r}'
-           for k in sorted(set(saved) | set(current))
-           if k not in RESUMABLE_CHANGES and saved.get(k) != current.get(k)]
-  if diffs:
-    raise ValueError('the workdir holds a search with a different config; use a new --workdir '
-                     'or the same config. Changed: ' + '; '.join(diffs))
-
-
-def write_json(path, obj):
-  """Writes JSON atomically (a crash never leaves a half-written file)."""
-  path = pathlib.Path(path)
-  tmp = path.with_suffix(path.suffix + '.tmp')
-  tmp.write_text(json.dumps(obj, indent=2, sort_keys=False) + '\n')
-  os.replace(tmp, path)
-
-
-def _load_table(config):
-  if config.space != 'nb201' or config.benchmark.nb201_table == 'none':
-    return None
-  return nb201_bench.NB201Table.load(config.benchmark.nb201_table or None)
-
-
-def _lookup(table, arch):
+def _lookup(table, space, genotype):
   if table is None:
     return None
   try:
-    return table.lookup(arch)
+    return table.lookup(space.genotype_to_json(genotype))
   except ValueError:
     return None
 
 
-# ---------------------------------------------------------------------------
-# The loop
-# ---------------------------------------------------------------------------
+class SearchTask(loop.Task):
+  """A search for core.loop: data, searcher, schedule, read-out, genotype.json."""
+
+  kind = 'search'
+
+  def __init__(self, config, workdir, strategy=None):
+    """Validates the config and loads the data (no file is written here)."""
+    check_config(config)
+    self.config = config
+    self.workdir = pathlib.Path(workdir)
+    s = config.search
+    arrays = data_lib.load_arrays(config.data, 'train')
+    if arrays.info.num_classes < 2:
+      raise ValueError(f'the training data has {arrays.info.num_classes} class; a search needs '
+                       f'at least 2 (config.data)')
+    self.train_arrays, self.val_arrays = data_lib.split_for_search(arrays, s.train_portion)
+    info = arrays.info
+    self.epochs = s.epochs
+    self.global_batch_size = s.batch_size
+    self.steps = min(data_lib.steps_per_epoch(self.train_arrays, s.batch_size),
+                     data_lib.steps_per_epoch(self.val_arrays, s.batch_size))
+    if self.steps == 0:
+      raise ValueError(f'config.search.batch_size={s.batch_size} is larger than a search split '
+                       f'({len(self.train_arrays)} / {len(self.val_arrays)} images)')
+    eval_arrays = self.val_arrays
+    if s.eval_examples:
+      n = min(s.eval_examples, len(self.val_arrays))
+      eval_arrays = data_lib.Arrays(self.val_arrays.images[:n], self.val_arrays.labels[:n], info)
+    self.eval_ds = data_lib.make_dataset(eval_arrays, s.eval_batch_size, training=False)
+    self.space = spaces.get_space(config.space)
+    self.table = self.space.load_benchmark(config.benchmark)
+    strategy = strategy or distribute_lib.make_strategy(config.distribute)
+    if s.batch_size % strategy.num_replicas_in_sync:
+      raise ValueError(f'config.search.batch_size={s.batch_size} must be divisible by the '
+                       f'{strategy.num_replicas_in_sync} replicas')
+    keras.utils.set_random_seed(config.seed)
+    self.searcher = Searcher(config, info.num_classes, info.image_size, strategy)
+    expectation = schedules.expectation_of_alphas(self.searcher.arch_numpy())
+    self.schedule = schedules.build_schedule(config.schedule, expectation=expectation,
+                                             num_epochs=s.epochs)
+
+  # ---- loop.Task --------------------------------------------------------
+
+  def checkpoint_items(self):
+    s = self.searcher
+    return dict(**checkpointing.model_checkpoint_items(s.model), **s.arch,
+                temperature=s.temperature, w_opt=s.w_opt, a_opt=s.a_opt)
+
+  def state_dict(self):
+    return {'schedule': self.schedule.state_dict()}
+
+  def load_state_dict(self, state):
+    self.schedule.load_state_dict(state['schedule'])
+
+  def on_fresh_start(self):
+    self.searcher.temperature.assign(self.schedule.initial_temperature())
+
+  def begin_epoch(self, epoch):
+    c = self.config
+    self.temperature = self.schedule.current_temperature
+    self.searcher.temperature.assign(self.temperature)
+    self.lr = optim.learning_rate(epoch, lr=c.optim.weights.lr, epochs=self.epochs,
+                                  lr_min=c.optim.weights.lr_min)
+    self.searcher.w_opt.learning_rate.assign(self.lr)
+    self.update_arch = epoch >= c.search.arch_warmup_epochs
+    return {'lr': self.lr, 'temperature': self.temperature}
+
+  def batches(self, epoch):
+    c, b = self.config, self.config.search.batch_size
+    train_ds = data_lib.make_dataset(self.train_arrays, b, training=True, seed=c.seed,
+                                     epoch=epoch)
+    val_ds = data_lib.make_dataset(self.val_arrays, b, training=True, seed=c.seed + 1,
+                                   epoch=epoch)
+    d = self.searcher.distribute
+    return zip(d(train_ds.take(self.steps)), d(val_ds.take(self.steps))), self.steps
+
+  def step(self, train_batch, val_batch):
+    loss, acc, val_loss, val_acc, norm = self.searcher.pair_step(train_batch, val_batch,
+                                                                 self.update_arch)
+    return {'loss': loss, 'acc': acc, 'val_loss': val_loss, 'val_acc': val_acc,
+            'arch_grad_norm': norm}
+
+  def end_epoch(self, epoch, metrics, history):
+    del history
+    searcher = self.searcher
+    arch_values = searcher.arch_numpy()
+    if not all(np.isfinite(v).all() for v in arch_values.values()):
+      raise FloatingPointError(f'non-finite architecture variables after epoch {epoch + 1}; '
+                               f'stopped without saving this epoch')
+    genotype = searcher.genotype()
+    _, discrete_acc = searcher.evaluate(self.eval_ds, self.space.discretize(genotype))
+    entropy, entropy_tempered = searcher.entropies()
+    if self.config.schedule.expectation == 'epoch' and hasattr(self.schedule, 'set_expectation'):
+      self.schedule.set_expectation(schedules.expectation_of_alphas(arch_values))
+    d_exp = getattr(self.schedule, 'd_exp', None)
+    next_t = self.schedule.update(
+        entropy if self.config.schedule.entropy == 'alphas' else entropy_tempered, epoch)
+    record = dict(
+        epoch=epoch + 1, temperature=self.temperature, next_temperature=next_t,
+        d_exp=getattr(self.schedule, 'd_exp', d_exp), entropy=entropy,
+        entropy_tempered=entropy_tempered, lr=self.lr, train_loss=metrics['loss'],
+        train_acc=metrics['acc'], val_loss=metrics['val_loss'], val_acc=metrics['val_acc'],
+        arch_grad_norm=metrics['arch_grad_norm'] if self.update_arch else None,
+        discrete_acc=discrete_acc, genotype=self.space.genotype_to_json(genotype))
+    bench = _lookup(self.table, self.space, genotype)
+    if bench is not None:
+      record['nb201'] = {k: v for k, v in bench.items() if k != 'arch'}
+    searcher.temperature.assign(next_t)
+    logging.info('epoch %d/%d t=%.3g H=%.3f train %.3f/%.3f val %.3f/%.3f discrete %.3f %s',
+                 epoch + 1, self.epochs, self.temperature, entropy, metrics['loss'],
+                 metrics['acc'], metrics['val_loss'], metrics['val_acc'], discrete_acc,
+                 self.space.genotype_text(genotype))
+    return record
+
+  def progress_metrics(self, record):
+    return dict(loss=record['train_loss'], acc=record['train_acc'], val_loss=record['val_loss'],
+                val_acc=record['val_acc'], discrete_acc=record['discrete_acc'],
+                temperature=record['temperature'], entropy=record['entropy'])
+
+  def write_epoch_summaries(self, writer, record):
+    del writer
+    summaries.write_search_epoch(
+        record, arch=self.searcher.arch_numpy(),
+        weights={k: v.numpy() for k, v in self.searcher.mixing()[0].items()},
+        space=self.space, genotype_text=self.space.genotype_text(
+            self.space.parse_genotype(record['genotype'])))
+
+  def write_outputs(self, history, finished):
+    result = self.result(history, finished=finished)
+    result.pop('genotype_path')
+    workdir_lib.write_json(self.workdir / GENOTYPE_FILE, result)
+
+  def result(self, history, finished=None):
+    if finished is None:
+      finished = len(history) >= self.epochs
+    genotype = history[-1]['genotype']
+    return {'space': self.config.space, 'method': self.config.method, 'genotype': genotype,
+            'benchmark': _lookup(self.table, self.space, self.space.parse_genotype(genotype)),
+            'epochs': len(history), 'finished': bool(finished),
+            'search_seconds': float(sum(h.get('seconds', 0.0) for h in history)),
+            'history': history, 'genotype_path': str(self.workdir / GENOTYPE_FILE)}
 
 
-def run(config, workdir, progress=None, strategy=None):
+def run(config, workdir, progress=None, strategy=None, allow_config_change=False):
   """Runs (or resumes) a search and returns its result.
 
   Args:
     config: a ConfigDict shaped like `default_config()`.
     workdir: directory for config.json, checkpoints/, tb/ and genotype.json.
       If it holds a checkpoint, the search continues after its last epoch.
-    strategy: a tf.distribute strategy (default: from config.distribute).
     progress: optional callable(epoch, step, steps, metrics: dict) called
       after every step, and once more after each epoch's evaluation with the
       end-of-epoch metrics (incl. 'discrete_acc'); the binary draws a progress
       bar with it.
+    strategy: a tf.distribute strategy (default: from config.distribute).
+    allow_config_change: continue a workdir's run under a config that differs
+      in fields other than EXPERIMENT_FIELDS (e.g. lower learning rates after a
+      NaN); the change and the checkpoint it continues from are recorded in
+      config.json's 'config_changes'.
 
   Returns:
-    dict with 'genotype' (the final cell), 'genotype_path', 'history' (one
-    dict per epoch) and 'benchmark' (the NB201 table row, or None).
+    dict with 'genotype' (the final cell, as written to genotype.json),
+    'genotype_path', 'history' (one dict per epoch), 'benchmark' (the NB201
+    table row, or None), 'finished', 'space', 'method'.
 
   Raises:
-    ValueError: bad config values (naming the field).
+    ValueError: bad config values (naming the field), data or workdir.
     FloatingPointError: a NaN/inf loss; the last good checkpoint is kept.
   """
-  check_config(config)
-  workdir = pathlib.Path(workdir)
-  workdir.mkdir(parents=True, exist_ok=True)
+  task = SearchTask(config, workdir, strategy)   # validates; writes nothing
   resolved = json.loads(config.to_json_best_effort())
-  if (workdir / 'config.json').exists() and tf.train.latest_checkpoint(str(workdir / 'checkpoints')):
-    check_resumable(json.loads((workdir / 'config.json').read_text()), resolved)
-  write_json(workdir / 'config.json', resolved)
-  keras.utils.set_random_seed(config.seed)
-
-  # ---- data -----------------------------------------------------------------
-  arrays = data_lib.load_arrays(config.data, 'train')
-  train_arrays, val_arrays = data_lib.split_for_search(arrays, config.search.train_portion)
-  info = arrays.info
-  batch = config.search.batch_size
-  steps = min(data_lib.steps_per_epoch(train_arrays, batch),
-              data_lib.steps_per_epoch(val_arrays, batch))
-  if steps == 0:
-    raise ValueError(f'config.search.batch_size={batch} is larger than a search split '
-                     f'({len(train_arrays)} / {len(val_arrays)} images)')
-  eval_arrays = val_arrays
-  if config.search.eval_examples:
-    n = min(config.search.eval_examples, len(val_arrays))
-    eval_arrays = data_lib.Arrays(val_arrays.images[:n], val_arrays.labels[:n], info)
-  eval_ds = data_lib.make_dataset(eval_arrays, config.search.eval_batch_size, training=False)
-  table = _load_table(config)
-
-  # ---- model, optimizers, schedule, checkpoint ------------------------------
-  searcher = Searcher(config, info.num_classes, info.image_size,
-                      strategy or distribute_lib.make_strategy(config.distribute))
-  if batch % searcher.strategy.num_replicas_in_sync:
-    raise ValueError(f'config.search.batch_size={batch} must be divisible by the '
-                     f'{searcher.strategy.num_replicas_in_sync} replicas')
-  epochs = config.search.epochs
-  expectation = schedules.expectation_of_alphas(searcher.alphas.numpy())
-  schedule = schedules.build_schedule(config.schedule, expectation=expectation, num_epochs=epochs)
-  epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False, name='epoch')
-  state_var = tf.Variable('{}', dtype=tf.string, trainable=False, name='state')
-  ckpt = tf.train.Checkpoint(**checkpointing.model_checkpoint_items(searcher.model),
-                             alphas=searcher.alphas,
-                             temperature=searcher.temperature, w_opt=searcher.w_opt,
-                             a_opt=searcher.a_opt, epoch=epoch_var, state=state_var)
-  manager = tf.train.CheckpointManager(ckpt, str(workdir / 'checkpoints'), max_to_keep=2)
-  history = []
-  if manager.latest_checkpoint:
-    ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-    state = json.loads(state_var.numpy().decode())
-    schedule.load_state_dict(state['schedule'])
-    history = state['history']
-    logging.info('resumed from %s after epoch %d', manager.latest_checkpoint, int(epoch_var))
-  else:
-    searcher.temperature.assign(schedule.initial_temperature())
-  start = int(epoch_var.numpy())
-  writer = summaries.Writer(workdir / 'tb')
-
-  # ---- epochs ---------------------------------------------------------------
-  for epoch in range(start, epochs):
-    t_start = time.time()
-    temperature = schedule.current_temperature
-    searcher.temperature.assign(temperature)
-    lr = cosine_lr(epoch, epochs, config.optim.weights.lr, config.optim.weights.lr_min)
-    searcher.w_opt.learning_rate.assign(lr)
-    update_arch = epoch >= config.search.arch_warmup_epochs
-    train_ds = data_lib.make_dataset(train_arrays, batch, training=True, seed=config.seed,
-                                     epoch=epoch)
-    val_ds = data_lib.make_dataset(val_arrays, batch, training=True, seed=config.seed + 1,
-                                   epoch=epoch)
-    sums = np.zeros(4)
-    batches = zip(searcher.distribute(train_ds.take(steps)), searcher.distribute(val_ds.take(steps)))
-    for step, (train_batch, val_batch) in enumerate(batches):
-      sums += np.array([float(v) for v in searcher.pair_step(train_batch, val_batch, update_arch)])
-      if not np.isfinite(sums).all():
-        break  # reported below; nothing of this epoch is saved
-      if progress is not None:
-        mean = sums / (step + 1)
-        progress(epoch, step + 1, steps, {'loss': mean[0], 'acc': mean[1],
-                                          'val_loss': mean[2], 'val_acc': mean[3]})
-      elif (step + 1) % config.search.log_every_steps == 0:
-        logging.info('epoch %d step %d/%d loss %.4f', epoch, step + 1, steps, sums[0] / (step + 1))
-    train_loss, train_acc, val_loss, val_acc = sums / steps
-    alphas = searcher.alphas.numpy()
-    if not (np.isfinite(sums).all() and np.isfinite(alphas).all()):
-      raise FloatingPointError(
-          f'non-finite loss or alphas in epoch {epoch} (train loss {train_loss}, val loss '
-          f'{val_loss}); stopped without saving. The last good checkpoint is in '
-          f'{workdir / "checkpoints"}; lower the learning rates or check the data.')
-
-    # ---- end of epoch: read-out, discretized accuracy, schedule update ------
-    arch = searcher.space.derive(alphas)
-    _, discrete_acc = searcher.evaluate(eval_ds, searcher.space.one_hot(alphas))
-    entropy, entropy_tempered = searcher.entropies()
-    if config.schedule.expectation == 'epoch' and hasattr(schedule, 'set_expectation'):
-      schedule.set_expectation(schedules.expectation_of_alphas(alphas))
-    d_exp = getattr(schedule, 'd_exp', None)
-    next_t = schedule.update(entropy if config.schedule.entropy == 'alphas' else entropy_tempered,
-                             epoch)
-    bench = _lookup(table, arch)
-    record = dict(
-        epoch=epoch + 1, temperature=temperature, next_temperature=next_t,
-        d_exp=getattr(schedule, 'd_exp', d_exp), entropy=entropy,
-        entropy_tempered=entropy_tempered, lr=lr, train_loss=float(train_loss),
-        train_acc=float(train_acc), val_loss=float(val_loss), val_acc=float(val_acc),
-        discrete_acc=discrete_acc, genotype=arch, seconds=time.time() - t_start)
-    if bench is not None:
-      record['nb201'] = {k: v for k, v in bench.items() if k != 'arch'}
-    history.append(record)
-    if progress is not None:
-      progress(epoch, steps, steps, dict(
-          loss=train_loss, acc=train_acc, val_loss=val_loss, val_acc=val_acc,
-          discrete_acc=discrete_acc, temperature=temperature, entropy=entropy))
-    writer.epoch(epoch + 1, record, alphas=alphas,
-                 betas=searcher.betas().numpy(), op_names=searcher.space.ops)
-    logging.info('epoch %d/%d t=%.3g H=%.3f train %.3f/%.3f val %.3f/%.3f discrete %.3f %s',
-                 epoch + 1, epochs, temperature, entropy, train_loss, train_acc, val_loss,
-                 val_acc, discrete_acc, arch)
-
-    # ---- save: checkpoint (with schedule state) then genotype.json ----------
-    epoch_var.assign(epoch + 1)
-    searcher.temperature.assign(next_t)
-    state_var.assign(json.dumps({'schedule': schedule.state_dict(), 'history': history}))
-    manager.save(checkpoint_number=epoch + 1)
-    _write_genotype(workdir, config, history, table)
-
-  if not history:
-    raise ValueError(f'config.search.epochs={epochs}: nothing to search')
-  result = _write_genotype(workdir, config, history, table)
-  writer.close()
+  defaults = json.loads(default_config().to_json_best_effort())
+  path, lock = loop.open_workdir(workdir, resolved, kind='search', ignore=RESUMABLE_CHANGES,
+                                 fixed=EXPERIMENT_FIELDS, allow_changes=allow_config_change,
+                                 defaults=defaults)
+  try:
+    result = loop.run(task, path, progress=progress,
+                      log_every_steps=config.search.log_every_steps)
+  finally:
+    lock.release()
   logging.info('found cell %s', result['genotype'])
-  if result['benchmark'] is not None:
-    logging.info('%s', nb201_bench.format_accuracies(result['benchmark']))
-  return result
-
-
-def _write_genotype(workdir, config, history, table):
-  arch = history[-1]['genotype']
-  result = {'space': config.space, 'genotype': arch,
-            'benchmark': _lookup(table, arch), 'epochs': len(history), 'history': history}
-  write_json(workdir / 'genotype.json', result)
-  result['genotype_path'] = str(workdir / 'genotype.json')
   return result

@@ -1,10 +1,11 @@
-"""Search supernets: mixed operations, search cells and networks.
+"""The NAS-Bench-201 search supernet (the DARTS-family one is darts_supernet.py).
 
 The architecture parameters live OUTSIDE the Keras model (tf-notes sect. 3):
-the search loop owns ``alphas`` and turns them into mixing weights
-``betas = sn_softmax(alphas / t)``; the model takes ``betas`` as a second input.
-So ``model.trainable_variables`` are exactly the operation weights, and the
-two optimizers never see each other's variables.
+the search method owns them and turns them into mixing weights (e.g.
+``betas = sn_softmax(alphas / t)``); the model takes the weights as a second
+input, ``{'alphas': float32[6, num_ops]}``, and optionally per-edge op indices
+(GDAS: only the sampled op runs). So ``model.trainable_variables`` are exactly
+the operation weights, and the two optimizers never see each other's variables.
 """
 
 import keras
@@ -12,41 +13,8 @@ from keras import layers
 from keras import ops as K
 import tensorflow as tf
 
+from edd_tf import mixed_op
 from edd_tf import ops as ops_lib
-from edd_tf import spaces
-
-
-class MixedOp(layers.Layer):
-  """sum_i beta_i * op_i(x) over the candidate ops of one edge (DARTS Eq. 1).
-
-  'none' contributes beta * 0 = 0 to the sum and nothing to any gradient, so it
-  is not computed at all (exact, and saves a tensor per edge).
-  """
-
-  def __init__(self, op_names, channels, stride, affine=False, pool_bn=False, **kwargs):
-    super().__init__(**kwargs)
-    self.op_names = tuple(op_names)
-    self.stride = stride
-    self.candidates = []
-    for index, name in enumerate(self.op_names):
-      if name == 'none':
-        continue
-      if pool_bn and 'pool' in name:
-        # DARTS model_search.py appends an affine-free BN to every pooling op.
-        op = ops_lib.Pool(name[:3], stride, bn=True)
-      else:
-        op = ops_lib.build_op(name, channels, stride, affine)
-      self.candidates.append((index, op))
-
-  def call(self, x, weights, training=False):
-    """x: float[B, H, W, C]; weights: float32[num_ops] mixing weights."""
-    out = None
-    for index, op in self.candidates:
-      y = K.cast(weights[index], x.dtype) * op(x, training=training)
-      out = y if out is None else out + y
-    if out is None:  # every candidate is 'none'
-      out = ops_lib.Zero(self.stride)(x)
-    return out
 
 
 class NB201SearchCell(layers.Layer):
@@ -59,13 +27,15 @@ class NB201SearchCell(layers.Layer):
   def __init__(self, space, channels, **kwargs):
     super().__init__(**kwargs)
     self.space = space
-    self.edges = [MixedOp(space.ops, channels, 1, affine=False, name=f'edge_{i}_{j}')
+    self.edges = [mixed_op.MixedOp(space.ops, channels, 1, affine=False, name=f'edge_{i}_{j}')
                   for i, j in space.edges]
 
-  def call(self, x, betas, training=False):
+  def call(self, x, betas, indices=None, training=False):
+    """betas: float32[6, num_ops]; indices: None or int32[6] (run only that op)."""
     nodes = [x]
     for node in range(1, self.space.num_nodes):
-      terms = [self.edges[k](nodes[j], betas[k], training=training)
+      terms = [self.edges[k](nodes[j], betas[k], None if indices is None else indices[k],
+                             training=training)
                for k, (i, j) in enumerate(self.space.edges) if i == node]
       nodes.append(terms[0] if len(terms) == 1 else K.sum(K.stack(terms), axis=0))
     return nodes[-1]
@@ -109,7 +79,10 @@ class FusedNB201SearchCell(layers.Layer):
                   for i, j in space.edges]
     self.pool = layers.AveragePooling2D(3, strides=1, padding='same')
 
-  def call(self, x, betas, training=False):
+  def call(self, x, betas, indices=None, training=False):
+    if indices is not None:
+      raise ValueError('the fused NB201 cell computes every op; a method that runs only the '
+                       'sampled op (GDAS) needs config.model.fused=False')
     c = self.channels
     skip, pool = self.col.get('skip_connect'), self.col.get('avg_pool_3x3')
     incoming = {i: [] for i in range(1, self.space.num_nodes)}
@@ -143,7 +116,7 @@ class NB201Supernet(keras.Model):
                **kwargs):
     super().__init__(**kwargs)
     cell_cls = FusedNB201SearchCell if fused else NB201SearchCell
-    self.space = space or spaces.get_space('nb201')
+    self.space = space
     self.num_classes = num_classes
     self.stem_conv = ops_lib.conv(channels, 3)
     self.stem_bn = ops_lib.batch_norm(True)
@@ -156,35 +129,19 @@ class NB201Supernet(keras.Model):
     self.last_bn = ops_lib.batch_norm(True)
     self.classifier = layers.Dense(num_classes, name='classifier')
 
-  def call(self, images, betas, training=False):
-    """images: float[B, H, W, 3] normalised; betas: float32[6, num_ops]."""
+  def call(self, images, weights, indices=None, training=False):
+    """images: float[B, H, W, 3] normalised; weights: {'alphas': float32[6, num_ops]}.
+
+    indices: None, or {'alphas': int32[6]} to run only that op per edge (GDAS).
+    """
+    betas = weights['alphas']
+    index = None if indices is None else indices['alphas']
     x = self.stem_bn(self.stem_conv(images), training=training)
     for block in self.blocks:
       if isinstance(block, (NB201SearchCell, FusedNB201SearchCell)):
-        x = block(x, betas, training=training)
+        x = block(x, betas, index, training=training)
       else:
         x = block(x, training=training)
     x = K.relu(self.last_bn(x, training=training))
     x = K.mean(x, axis=(1, 2))
     return K.cast(self.classifier(x), 'float32')
-
-
-SUPERNETS = {'nb201': NB201Supernet}
-
-
-def build_supernet(space_name, num_classes, model_config):
-  """Builds the supernet of a search space from ``config.model``.
-
-  Args:
-    space_name: a key of SUPERNETS.
-    num_classes: classifier width.
-    model_config: ConfigDict with ``channels``, ``cells_per_stage`` and
-      ``fused`` (use the per-source fused cell; same maths, faster).
-  """
-  if space_name not in SUPERNETS:
-    raise ValueError(f'unknown search space {space_name!r} (config.space); '
-                     f'known spaces: {sorted(SUPERNETS)}')
-  return SUPERNETS[space_name](num_classes, channels=model_config.channels,
-                               cells_per_stage=model_config.cells_per_stage,
-                               space=spaces.get_space(space_name),
-                               fused=model_config.get('fused', True))

@@ -19,10 +19,8 @@ decay). Keras' own `weight_decay=` is decoupled, so it is not used.
 """
 
 import json
-import math
 import os
 import pathlib
-import time
 
 from absl import logging
 import keras
@@ -35,14 +33,18 @@ from edd_tf import data
 from edd_tf import distribute as distribute_lib
 from edd_tf import finalnet
 from edd_tf import genotype as genotype_lib
+from edd_tf import spaces
+from edd_tf import workdir as workdir_lib
+from edd_tf.core import loop
+from edd_tf.core import optim
 
-NETWORKS = ('nb201', 'darts_cifar', 'darts_imagenet')
-LR_SCHEDULES = ('cosine', 'step', 'linear', 'constant')
-CONFIG_FILE = 'config.json'
+NETWORKS = finalnet.NETWORKS
+LR_SCHEDULES = optim.LR_SCHEDULES
+CONFIG_FILE = loop.CONFIG_FILE
 DATASET_FILE = 'dataset.json'
 RESULTS_FILE = 'results.json'
-CHECKPOINT_DIR = 'checkpoints'
-TB_DIR = 'tb'
+CHECKPOINT_DIR = loop.CHECKPOINT_DIR
+TB_DIR = loop.TB_DIR
 # Config fields that fix the network's variables: a checkpoint only resumes
 # under the same values.
 _ARCH_FIELDS = ('network', 'genotype', 'model.channels', 'model.layers', 'model.cells_per_stage',
@@ -57,6 +59,8 @@ def default_config():
   config.genotype = 'DARTS_V2'
   config.network = 'darts_cifar'   # One of NETWORKS.
   config.seed = 0
+  # A genotype.json of a search that did not finish is refused unless True.
+  config.allow_unfinished_search = False
   config.distribute = 'default'    # 'default' (one device) | 'mirrored' (all local GPUs).
   config.model = ml_collections.ConfigDict(dict(
       channels=36,           # C of the first stage.
@@ -91,27 +95,23 @@ def default_config():
 # --------------------------------------------------------------------------
 
 
-def _space_of_network(network):
-  return 'nb201' if network == 'nb201' else 'darts'
+def _from_genotype_json(path, allow_unfinished=False):
+  """(family, genotype) from a search workdir's genotype.json."""
+  try:
+    with open(path) as f:
+      blob = json.load(f)
+  except json.JSONDecodeError as e:
+    raise ValueError(f'{path} is not a genotype.json (invalid JSON: {e})') from None
+  space, genotype = spaces.space_of_genotype_json(blob, path)
+  if blob.get('finished') is False and not allow_unfinished:
+    raise ValueError(f'{path} is from a search that stopped after epoch {blob.get("epochs")}, '
+                     f'before it finished; finish the search (rerun it) or set '
+                     f'--config.allow_unfinished_search=True to train this cell anyway')
+  return space.family, genotype
 
 
-def _from_genotype_json(path):
-  """(space, genotype) from a search workdir's genotype.json."""
-  with open(path) as f:
-    blob = json.load(f)
-  space, value = blob.get('space'), blob.get('genotype')
-  if space == 'nb201':
-    genotype_lib.parse_nb201(value)
-    return 'nb201', value
-  if space == 'darts':
-    if isinstance(value, str):
-      return 'darts', genotype_lib.parse_darts(value)
-    return 'darts', genotype_lib.genotype_from_dict(value)
-  raise ValueError(f'{path}: "space" must be "nb201" or "darts", got {space!r}')
-
-
-def parse_genotype_spec(spec):
-  """Resolves `config.genotype` into (space, genotype).
+def parse_genotype_spec(spec, allow_unfinished=False):
+  """Resolves `config.genotype` into (family, genotype).
 
   Args:
     spec: a search workdir or the path of its genotype.json; a name in
@@ -150,7 +150,7 @@ def parse_genotype_spec(spec):
       raise ValueError(f'config.genotype={spec!r} is a directory without genotype.json '
                        f'(expected a search workdir)')
   if path.is_file():
-    return _from_genotype_json(path)
+    return _from_genotype_json(path, allow_unfinished)
   if os.sep in spec or spec.endswith('.json'):
     raise ValueError(f'config.genotype={spec!r}: no such file or search workdir')
   raise ValueError(
@@ -159,8 +159,8 @@ def parse_genotype_spec(spec):
       f'an NB201 arch string (|op~0|+|op~0|op~1|+...) or a DARTS Genotype(...) literal')
 
 
-def resolve_genotype(spec, network):
-  """`parse_genotype_spec`, checked against the search space of `network`.
+def resolve_genotype(spec, network, allow_unfinished=False):
+  """`parse_genotype_spec`, checked against the genotype family of `network`.
 
   Returns:
     The NB201 arch string for network 'nb201', else a DARTS `Genotype`.
@@ -170,8 +170,8 @@ def resolve_genotype(spec, network):
   """
   if network not in NETWORKS:
     raise ValueError(f'unknown config.network {network!r}; allowed: {list(NETWORKS)}')
-  space, genotype = parse_genotype_spec(spec)
-  want = _space_of_network(network)
+  space, genotype = parse_genotype_spec(spec, allow_unfinished)
+  want = finalnet.NETWORK_FAMILY[network]
   if space != want:
     what = {'nb201': 'an NB201 cell (arch string)', 'darts': 'a DARTS-space Genotype'}
     raise ValueError(f'config.genotype={spec!r} is {what[space]}, but config.network='
@@ -195,30 +195,7 @@ def genotype_text(genotype):
 # --------------------------------------------------------------------------
 
 
-def learning_rate(epoch, *, lr, epochs, schedule='cosine', lr_min=0.0, gamma=0.97,
-                  warmup_epochs=0):
-  """Learning rate of a 0-based epoch (the LR is constant within an epoch).
-
-  'cosine' is CosineAnnealingLR(T_max=epochs, eta_min=lr_min) stepped per
-  epoch; 'step' is StepLR(step_size=1, gamma); 'linear' decays linearly from
-  lr to lr_min; 'constant' keeps lr. A warm-up multiplies by
-  (epoch + 1) / warmup_epochs during the first warmup_epochs epochs (PC-DARTS
-  ImageNet).
-  """
-  if schedule == 'cosine':
-    value = lr_min + (lr - lr_min) * (1 + math.cos(math.pi * epoch / epochs)) / 2
-  elif schedule == 'step':
-    value = lr * gamma ** epoch
-  elif schedule == 'linear':
-    value = lr_min + (lr - lr_min) * (1 - epoch / epochs)
-  elif schedule == 'constant':
-    value = lr
-  else:
-    raise ValueError(f'unknown config.train.lr_schedule {schedule!r}; allowed: '
-                     f'{list(LR_SCHEDULES)}')
-  if epoch < warmup_epochs:
-    value *= (epoch + 1) / warmup_epochs
-  return value
+learning_rate = optim.learning_rate
 
 
 def drop_path_rate(epoch, *, drop_path_prob, epochs):
@@ -226,30 +203,10 @@ def drop_path_rate(epoch, *, drop_path_prob, epochs):
   return drop_path_prob * epoch / epochs
 
 
-def cross_entropy(labels, logits, label_smoothing=0.0):
-  """Per-example cross entropy with label smoothing (DARTS CrossEntropyLabelSmooth).
-
-  Args:
-    labels: int32[B].
-    logits: float[B, K].
-    label_smoothing: eps; targets are (1 - eps) * one_hot + eps / K.
-
-  Returns:
-    float32[B].
-  """
-  logits = tf.cast(logits, tf.float32)
-  log_probs = tf.nn.log_softmax(logits, axis=-1)
-  nll = -tf.gather(log_probs, labels, axis=-1, batch_dims=1)
-  if not label_smoothing:
-    return nll
-  return (1.0 - label_smoothing) * nll - label_smoothing * tf.reduce_mean(log_probs, axis=-1)
+cross_entropy = optim.cross_entropy
 
 
-def coupled_weight_decay(grads, variables, weight_decay):
-  """PyTorch SGD weight decay: `g + weight_decay * w` for every variable."""
-  if not weight_decay:
-    return list(grads)
-  return [g + weight_decay * tf.cast(v, g.dtype) for g, v in zip(grads, variables)]
+coupled_weight_decay = optim.coupled_l2
 
 
 def make_optimizer(train_config, variables):
@@ -257,11 +214,7 @@ def make_optimizer(train_config, variables):
 
   Call inside the strategy scope.
   """
-  optimizer = keras.optimizers.SGD(learning_rate=train_config.lr,
-                                   momentum=train_config.momentum,
-                                   nesterov=bool(train_config.nesterov))
-  optimizer.build(variables)
-  return optimizer
+  return optim.sgd(train_config.lr, train_config.momentum, train_config.nesterov, variables)
 
 
 def make_train_step(model, optimizer, *, strategy, global_batch_size, weight_decay=0.0,
@@ -289,7 +242,6 @@ def make_train_step(model, optimizer, *, strategy, global_batch_size, weight_dec
     top-1 predictions of the main head, as scalar tensors.
   """
   variables = model.trainable_variables
-  num_replicas = strategy.num_replicas_in_sync
 
   def replica_step(images, labels):
     with tf.GradientTape() as tape:
@@ -302,19 +254,10 @@ def make_train_step(model, optimizer, *, strategy, global_batch_size, weight_dec
         per_example += auxiliary_weight * cross_entropy(labels, aux_logits, label_smoothing)
       loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch_size)
     # A cell whose node feeds only 'none' edges (e.g. |...|none~2|) leaves that
-    # node's ops without a gradient: give them zeros (PyTorch: grad None).
-    grads = [tf.zeros(v.shape, v.dtype) if g is None else g
-             for g, v in zip(tape.gradient(loss, variables), variables)]
-    grads = tf.distribute.get_replica_context().all_reduce('SUM', grads)
-    if grad_clip:
-      grads, _ = tf.clip_by_global_norm(grads, grad_clip)
-    grads = coupled_weight_decay(grads, variables, weight_decay)
-    if num_replicas > 1:
-      grads = [g / num_replicas for g in grads]
-    optimizer.apply_gradients(zip(grads, variables))
-    predictions = tf.argmax(logits, axis=-1, output_type=tf.int32)
-    correct = tf.reduce_sum(tf.cast(tf.equal(predictions, labels), tf.float32))
-    return loss, correct
+    # node's ops without a gradient: apply_gradients gives them zeros.
+    optim.apply_gradients(optimizer, tape.gradient(loss, variables), variables,
+                          grad_clip=grad_clip, weight_decay=weight_decay)
+    return loss, optim.count_correct(labels, logits)
 
   @tf.function
   def step(images, labels):
@@ -330,8 +273,7 @@ def make_eval_step(model, strategy):
   def replica_step(images, labels):
     logits = model(images, training=False)
     loss = tf.reduce_sum(cross_entropy(labels, logits))
-    predictions = tf.argmax(logits, axis=-1, output_type=tf.int32)
-    correct = tf.reduce_sum(tf.cast(tf.equal(predictions, labels), tf.float32))
+    correct = optim.count_correct(labels, logits)
     count = tf.cast(tf.shape(labels)[0], tf.float32)
     return loss, correct, count
 
@@ -350,6 +292,10 @@ def make_eval_step(model, strategy):
 
 def check_config(config):
   """Raises ValueError naming the first bad field of a training config."""
+  if 'train' not in config or 'network' not in config:
+    what = 'a search config' if 'search' in config else 'not a training config'
+    raise ValueError(f'this is {what}: training needs a training config (configs/train_*.py, '
+                     f'with config.train and config.network)')
   distribute_lib.check_strategy_name(config.get('distribute', 'default'))
   t = config.train
   if config.network not in NETWORKS:
@@ -376,31 +322,6 @@ def check_config(config):
   if config.model.auxiliary_weight < 0:
     raise ValueError(f'config.model.auxiliary_weight must be >= 0, got '
                      f'{config.model.auxiliary_weight!r}')
-
-
-def _get_field(d, dotted):
-  for key in dotted.split('.'):
-    d = d.get(key) if isinstance(d, dict) else None
-  return d
-
-
-def _check_resumable(saved, current):
-  """Raises if the saved config.json builds a different network than `current`."""
-  diffs = [f'{f}: {_get_field(saved, f)!r} -> {_get_field(current, f)!r}'
-           for f in _ARCH_FIELDS if _get_field(saved, f) != _get_field(current, f)]
-  saved_aux = bool(_get_field(saved, 'model.auxiliary_weight'))
-  if saved_aux != bool(_get_field(current, 'model.auxiliary_weight')):
-    diffs.append('model.auxiliary_weight: auxiliary head on/off changed')
-  if diffs:
-    raise ValueError('the workdir holds a checkpoint of a different network; use a new '
-                     'workdir or restore the config. Changed: ' + '; '.join(diffs))
-
-
-def _write_json(path, blob):
-  tmp = f'{path}.tmp'
-  with open(tmp, 'w') as f:
-    json.dump(blob, f, indent=2, sort_keys=True)
-  os.replace(tmp, path)
 
 
 def dataset_info_to_dict(info):
@@ -450,7 +371,7 @@ def load_workdir_model(workdir):
   if path is None:
     raise ValueError(f'no checkpoint in {workdir / CHECKPOINT_DIR}: training has not '
                      f'completed an epoch yet')
-  genotype = resolve_genotype(config.genotype, config.network)
+  genotype = resolve_genotype(config.genotype, config.network, allow_unfinished=True)
   model = build_model(config, genotype, info)
   status = tf.train.Checkpoint(**checkpointing.model_checkpoint_items(model)).restore(path)
   status.assert_existing_objects_matched()
@@ -511,182 +432,186 @@ class _Data:
 
 
 # --------------------------------------------------------------------------
-# The training loop
+# Training as a task of the loop skeleton
 # --------------------------------------------------------------------------
 
 
-def _all_finite(variables):
-  return all(bool(tf.reduce_all(tf.math.is_finite(v))) for v in variables
-             if keras.backend.is_float_dtype(v.dtype))
+# Fields that define the experiment: never changed in a workdir, even with
+# allow_config_change.
+EXPERIMENT_FIELDS = ('network', 'genotype', 'model', 'data.name', 'data.image_size')
+# Fields that may change between a run and its resumption.
+RESUMABLE_CHANGES = ('train.epochs', 'train.eval_every', 'train.eval_batch_size', 'data.path',
+                     'data.data_dir', 'data.download', 'distribute', 'allow_unfinished_search')
 
 
-def _evaluate(eval_step, dataset, strategy):
-  totals = np.zeros(3)
-  for images, labels in strategy.experimental_distribute_dataset(dataset):
-    totals += [float(v) for v in eval_step(images, labels)]
-  loss, correct, count = totals
-  if count == 0:
-    raise ValueError('the test split is empty')
-  return {'test_loss': float(loss / count), 'test_accuracy': float(correct / count)}
+class TrainTask(loop.Task):
+  """Training a final network for core.loop: data, model, SGD, results.json."""
+
+  kind = 'training run'
+
+  def __init__(self, config, workdir, strategy=None):
+    """Validates config, genotype and data (no file is written here)."""
+    check_config(config)
+    self.config = config
+    self.workdir = pathlib.Path(workdir)
+    self.genotype = resolve_genotype(config.genotype, config.network,
+                                     config.get('allow_unfinished_search', False))
+    self.data = _Data(config)
+    self.info = self.data.info
+    if self.info.num_classes < 2:
+      raise ValueError(f'the training data has {self.info.num_classes} class; training needs at '
+                       f'least 2 (config.data)')
+    saved_info = self.workdir / DATASET_FILE
+    if saved_info.is_file():
+      saved = workdir_lib.read_json(saved_info)
+      now = dataset_info_to_dict(self.info)
+      changed = [k for k in ('name', 'num_classes', 'image_size') if saved.get(k) != now[k]]
+      if changed:
+        raise ValueError(f'the workdir {self.workdir} was trained on other data '
+                         f'({", ".join(f"{k} {saved.get(k)!r} -> {now[k]!r}" for k in changed)}); '
+                         f'use a new --workdir')
+    t = config.train
+    self.epochs = t.epochs
+    self.global_batch_size = t.batch_size
+    self.strategy = strategy or distribute_lib.make_strategy(config.get('distribute', 'default'))
+    if t.batch_size % self.strategy.num_replicas_in_sync:
+      raise ValueError(f'config.train.batch_size={t.batch_size} must be divisible by the '
+                       f'{self.strategy.num_replicas_in_sync} replicas')
+    keras.utils.set_random_seed(config.seed)
+    with self.strategy.scope():
+      self.model = build_model(config, self.genotype, self.info)
+      self.optimizer = make_optimizer(t, self.model.trainable_variables)
+    self.params = finalnet.count_params(self.model, exclude_auxiliary=True)
+    self.flops = finalnet.count_flops(self.model, (1, self.info.image_size,
+                                                   self.info.image_size, 3))
+    self.train_step = make_train_step(
+        self.model, self.optimizer, strategy=self.strategy, global_batch_size=t.batch_size,
+        weight_decay=t.weight_decay, grad_clip=t.grad_clip, label_smoothing=t.label_smoothing,
+        auxiliary_weight=config.model.auxiliary_weight)
+    self.eval_step = make_eval_step(self.model, self.strategy)
+    self.test_ds = self.data.test_dataset()
+    self.test_metrics = {}
+
+  def checkpoint_items(self):
+    return dict(**checkpointing.model_checkpoint_items(self.model), optimizer=self.optimizer)
+
+  def on_fresh_start(self):
+    writer = tf.summary.create_file_writer(str(self.workdir / TB_DIR))
+    with writer.as_default():
+      tf.summary.scalar('model/params', self.params, step=0)
+      tf.summary.scalar('model/flops', self.flops, step=0)
+      tf.summary.text('genotype', genotype_text(self.genotype), step=0)
+    writer.close()
+    logging.info('network %s, %d params, %d FLOPs, genotype %s', self.config.network,
+                 self.params, self.flops, genotype_text(self.genotype))
+
+  def begin_epoch(self, epoch):
+    t = self.config.train
+    self.lr = learning_rate(epoch, lr=t.lr, epochs=self.epochs, schedule=t.lr_schedule,
+                            lr_min=t.lr_min, gamma=t.lr_gamma, warmup_epochs=t.warmup_epochs)
+    self.rate = drop_path_rate(epoch, drop_path_prob=self.config.model.drop_path_prob,
+                               epochs=self.epochs)
+    self.optimizer.learning_rate = self.lr
+    self.model.drop_path_rate.assign(self.rate)
+    return {'lr': self.lr}
+
+  def batches(self, epoch):
+    ds = self.strategy.experimental_distribute_dataset(self.data.train_dataset(epoch))
+    return ds, self.data.steps
+
+  def step(self, images, labels):
+    loss, correct = self.train_step(images, labels)
+    return {'loss': loss, 'accuracy': correct / self.global_batch_size}
+
+  def end_epoch(self, epoch, metrics, history):
+    del history
+    if not all(bool(tf.reduce_all(tf.math.is_finite(v))) for v in self.model.weights
+               if keras.backend.is_float_dtype(v.dtype)):
+      raise FloatingPointError(f'the weights became NaN/inf during epoch {epoch + 1}; stopped '
+                               f'without saving this epoch')
+    t = self.config.train
+    self.test_metrics = {}
+    if (epoch + 1) % t.eval_every == 0 or epoch + 1 == self.epochs:
+      self.test_metrics = self.evaluate()
+    scalars = {'train/loss': metrics['loss'], 'train/accuracy': metrics['accuracy'],
+               'lr': self.lr, 'drop_path_rate': self.rate}
+    scalars.update({k.replace('_', '/', 1): v for k, v in self.test_metrics.items()})
+    logging.info('epoch %d/%d: lr %.5f, drop path %.3f, train loss %.4f acc %.4f%s', epoch + 1,
+                 self.epochs, self.lr, self.rate, metrics['loss'], metrics['accuracy'],
+                 ''.join(f', {k} {v:.4f}' for k, v in self.test_metrics.items()))
+    return dict(epoch=epoch + 1, lr=self.lr, drop_path_rate=self.rate, **metrics,
+                **self.test_metrics, scalars=scalars)
+
+  def progress_metrics(self, record):
+    keys = ('loss', 'accuracy', 'test_loss', 'test_accuracy', 'lr')
+    return {k: record[k] for k in keys if k in record}
+
+  def evaluate(self):
+    totals = np.zeros(3)
+    for images, labels in self.strategy.experimental_distribute_dataset(self.test_ds):
+      totals += [float(v) for v in self.eval_step(images, labels)]
+    loss, correct, count = totals
+    if count == 0:
+      raise ValueError('the test split is empty')
+    return {'test_loss': float(loss / count), 'test_accuracy': float(correct / count)}
+
+  def write_outputs(self, history, finished):
+    if finished:
+      workdir_lib.write_json(self.workdir / RESULTS_FILE, self.result(history))
+
+  def result(self, history):
+    last = history[-1]
+    if 'test_accuracy' not in last:
+      raise ValueError('the last epoch was not evaluated')
+    config = self.config
+    return dict(
+        network=config.network, genotype=genotype_to_json(self.genotype),
+        genotype_source=str(config.genotype) if isinstance(config.genotype, str) else None,
+        data=self.data.describe(), epochs=len(history),
+        test_accuracy=last['test_accuracy'], test_loss=last['test_loss'],
+        train_loss=last['loss'], train_accuracy=last['accuracy'],
+        params=int(self.params), flops=int(self.flops),
+        checkpoint=tf.train.latest_checkpoint(str(self.workdir / CHECKPOINT_DIR)))
 
 
-def run(config, workdir, progress=None, strategy=None):
+def run(config, workdir, progress=None, strategy=None, allow_config_change=False):
   """Trains (or resumes training of) the final network of `config.genotype`.
 
   Args:
     config: a ConfigDict with the layout of `default_config()`.
-    workdir: output directory (created; reused to resume).
+    workdir: output directory (created; reused to resume). Holds config.json,
+      dataset.json, checkpoints/, tb/ and, at the end, results.json.
     progress: optional callable(epoch, step, steps, metrics) called after every
-      training step with the 0-based epoch, the number of steps done in the
-      epoch, the steps per epoch (None when unknown) and running means
-      {'loss', 'accuracy'}. The last call of an epoch comes after evaluation
-      and also carries 'test_loss' / 'test_accuracy' when the epoch was
-      evaluated, and 'lr'.
+      training step with running means {'loss', 'accuracy'}, and once more
+      after each epoch with {'loss', 'accuracy', 'lr'} and 'test_loss' /
+      'test_accuracy' when the epoch was evaluated.
     strategy: a tf.distribute strategy (default: from config.distribute).
+    allow_config_change: continue a workdir's run under a config that differs
+      in fields other than EXPERIMENT_FIELDS (e.g. lower learning rates after a
+      NaN); the change and the checkpoint it continues from are recorded in
+      config.json's 'config_changes'.
 
   Returns:
     The results dict also written to workdir/results.json.
 
   Raises:
-    ValueError: for a bad config, an unknown / wrong-space genotype, or a
-      workdir holding a checkpoint of a different network.
+    ValueError: for a bad config, an unknown / wrong-space genotype, data or a
+      workdir holding another experiment; nothing is written then.
     FloatingPointError: when the training loss becomes NaN or inf; the last
       good checkpoint is left on disk.
   """
-  check_config(config)
-  genotype = resolve_genotype(config.genotype, config.network)
-  workdir = pathlib.Path(workdir)
-  workdir.mkdir(parents=True, exist_ok=True)
+  task = TrainTask(config, workdir, strategy)  # validates; writes nothing
   resolved = config.to_dict()
-  resolved['genotype'] = genotype_to_json(genotype)
-  ckpt_dir = workdir / CHECKPOINT_DIR
-  results_path = workdir / RESULTS_FILE
-  latest = tf.train.latest_checkpoint(str(ckpt_dir))
-  if latest and (workdir / CONFIG_FILE).is_file():
-    with open(workdir / CONFIG_FILE) as f:
-      _check_resumable(json.load(f), resolved)
-  if latest and results_path.is_file():
-    done = int(tf.train.load_checkpoint(latest).get_tensor('epoch/.ATTRIBUTES/VARIABLE_VALUE'))
-    if done >= config.train.epochs:  # A finished run just reports.
-      with open(results_path) as f:
-        results = json.load(f)
-      logging.info('%s already trained for %d epochs: test accuracy %.4f', workdir, done,
-                   results.get('test_accuracy', float('nan')))
-      return results
-
-  keras.utils.set_random_seed(config.seed)
-  dataset = _Data(config)
-  info = dataset.info
-  _write_json(workdir / CONFIG_FILE, resolved)
-  _write_json(workdir / DATASET_FILE, dataset_info_to_dict(info))
-  t = config.train
-  epochs = t.epochs
-
-  # ---- model, optimizer, checkpoint ----
-  strategy = strategy or distribute_lib.make_strategy(config.get('distribute', 'default'))
-  with strategy.scope():
-    model = build_model(config, genotype, info)
-    optimizer = make_optimizer(t, model.trainable_variables)
-  epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False, name='epoch')
-  checkpoint = tf.train.Checkpoint(**checkpointing.model_checkpoint_items(model),
-                                   optimizer=optimizer,
-                                   epoch=epoch_var)
-  manager = tf.train.CheckpointManager(checkpoint, str(ckpt_dir), max_to_keep=2)
-  if manager.latest_checkpoint:
-    checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-    logging.info('restored %s (%d epochs done)', manager.latest_checkpoint, int(epoch_var))
-  start = int(epoch_var.numpy())
-
-  params = finalnet.count_params(model, exclude_auxiliary=True)
-  flops = finalnet.count_flops(model, (1, info.image_size, info.image_size, 3))
-
-  writer = tf.summary.create_file_writer(str(workdir / TB_DIR))
-  with writer.as_default():
-    tf.summary.scalar('model/params', params, step=0)
-    tf.summary.scalar('model/flops', flops, step=0)
-    tf.summary.text('genotype', genotype_text(genotype), step=0)
-  logging.info('network %s, %d params, %d FLOPs, genotype %s', config.network, params, flops,
-               genotype_text(genotype))
-
-  train_step = make_train_step(
-      model, optimizer, strategy=strategy, global_batch_size=t.batch_size,
-      weight_decay=t.weight_decay, grad_clip=t.grad_clip, label_smoothing=t.label_smoothing,
-      auxiliary_weight=config.model.auxiliary_weight)
-  eval_step = make_eval_step(model, strategy)
-  test_ds = dataset.test_dataset()
-
-  metrics = {}
-  test_metrics = {}
-  for epoch in range(start, epochs):
-    # ---- one epoch ----
-    lr = learning_rate(epoch, lr=t.lr, epochs=epochs, schedule=t.lr_schedule, lr_min=t.lr_min,
-                       gamma=t.lr_gamma, warmup_epochs=t.warmup_epochs)
-    rate = drop_path_rate(epoch, drop_path_prob=config.model.drop_path_prob, epochs=epochs)
-    optimizer.learning_rate = lr
-    model.drop_path_rate.assign(rate)
-    started = time.time()
-    loss_sum = correct_sum = 0.0
-    steps_done = seen = 0
-    train_ds = strategy.experimental_distribute_dataset(dataset.train_dataset(epoch))
-    pending = None
-    for images, labels in train_ds:
-      loss, correct = train_step(images, labels)
-      loss = float(loss)
-      if not math.isfinite(loss):
-        raise FloatingPointError(
-            f'training loss is {loss} at epoch {epoch + 1}, step {steps_done + 1}; stopped. The '
-            f'last good checkpoint ({manager.latest_checkpoint or "none"}) is kept in '
-            f'{ckpt_dir}; lower config.train.lr or check the data')
-      steps_done += 1
-      seen += t.batch_size
-      loss_sum += loss
-      correct_sum += float(correct)
-      metrics = {'loss': loss_sum / steps_done, 'accuracy': correct_sum / seen}
-      if progress is not None:
-        if pending is not None:
-          progress(*pending)
-        pending = (epoch, steps_done, dataset.steps, dict(metrics))
-    if steps_done == 0:
-      raise ValueError(f'epoch {epoch + 1} had no training batches')
-
-    test_metrics = {}
-    if (epoch + 1) % t.eval_every == 0 or epoch + 1 == epochs:
-      test_metrics = _evaluate(eval_step, test_ds, strategy)
-    # ---- end of epoch: summaries, checkpoint ----
-    if not _all_finite(model.weights):
-      raise FloatingPointError(
-          f'the weights became NaN/inf during epoch {epoch + 1}; stopped. The last good '
-          f'checkpoint ({manager.latest_checkpoint or "none"}) is kept in {ckpt_dir}')
-    epoch_var.assign(epoch + 1)
-    manager.save(checkpoint_number=epoch + 1)
-    with writer.as_default():
-      tf.summary.scalar('train/loss', metrics['loss'], step=epoch + 1)
-      tf.summary.scalar('train/accuracy', metrics['accuracy'], step=epoch + 1)
-      tf.summary.scalar('lr', lr, step=epoch + 1)
-      tf.summary.scalar('drop_path_rate', rate, step=epoch + 1)
-      for name, value in test_metrics.items():
-        tf.summary.scalar(name.replace('_', '/', 1), value, step=epoch + 1)
-    writer.flush()
-    if progress is not None:
-      progress(epoch, steps_done, dataset.steps or steps_done,
-               {**metrics, **test_metrics, 'lr': lr})
-    logging.info('epoch %d/%d: lr %.5f, drop path %.3f, train loss %.4f acc %.4f%s (%.1fs)',
-                 epoch + 1, epochs, lr, rate, metrics['loss'], metrics['accuracy'],
-                 ''.join(f', {k} {v:.4f}' for k, v in test_metrics.items()),
-                 time.time() - started)
-
-  # ---- results ----
-  if not test_metrics:  # Nothing trained in this call (epochs already done).
-    test_metrics = _evaluate(eval_step, test_ds, strategy)
-  results = dict(
-      network=config.network, genotype=genotype_to_json(genotype),
-      genotype_source=str(config.genotype) if isinstance(config.genotype, str) else None,
-      data=dataset.describe(), epochs=int(epoch_var.numpy()),
-      test_accuracy=test_metrics['test_accuracy'], test_loss=test_metrics['test_loss'],
-      train_loss=metrics.get('loss'), train_accuracy=metrics.get('accuracy'),
-      params=int(params), flops=int(flops), checkpoint=manager.latest_checkpoint)
-  _write_json(results_path, results)
-  writer.close()
+  resolved['genotype'] = genotype_to_json(task.genotype)
+  defaults = default_config().to_dict()
+  path, lock = loop.open_workdir(workdir, resolved, kind='training run', ignore=RESUMABLE_CHANGES,
+                                 fixed=EXPERIMENT_FIELDS, allow_changes=allow_config_change,
+                                 defaults=defaults)
+  try:
+    workdir_lib.write_json(path / DATASET_FILE, dataset_info_to_dict(task.info))
+    results = loop.run(task, path, progress=progress, log_every_steps=50)
+  finally:
+    lock.release()
   logging.info('done: test accuracy %.4f after %d epochs', results['test_accuracy'],
                results['epochs'])
   return results

@@ -9,6 +9,7 @@ import tensorflow as tf
 from tensorboard.backend.event_processing import event_accumulator
 
 from edd_tf import search
+from edd_tf.core import optim
 
 
 def tiny_config(**overrides):
@@ -51,14 +52,14 @@ def test_variable_groups_are_disjoint_and_cover_everything():
 
 def test_coupled_weight_decay_adds_wd_times_w():
   v = tf.Variable([1.0, -2.0])
-  (g,) = search.coupled_l2([tf.constant([0.5, 0.5])], [v], 0.1)
+  (g,) = optim.coupled_l2([tf.constant([0.5, 0.5])], [v], 0.1)
   np.testing.assert_allclose(g, [0.6, 0.3])
 
 
 def test_cosine_lr_end_points():
-  assert search.cosine_lr(0, 50, 0.025, 0.001) == pytest.approx(0.025)
-  assert search.cosine_lr(25, 50, 0.025, 0.001) == pytest.approx(0.013)
-  assert search.cosine_lr(50, 50, 0.025, 0.001) == pytest.approx(0.001)
+  assert optim.learning_rate(0, epochs=50, lr=0.025, lr_min=0.001) == pytest.approx(0.025)
+  assert optim.learning_rate(25, epochs=50, lr=0.025, lr_min=0.001) == pytest.approx(0.013)
+  assert optim.learning_rate(50, epochs=50, lr=0.025, lr_min=0.001) == pytest.approx(0.001)
 
 
 def test_edd_search_moves_temperature_and_entropy_as_scheduled(edd_run):
@@ -98,7 +99,7 @@ def test_outputs_genotype_benchmark_and_tensorboard(edd_run):
   acc.Reload()
   tags = set(acc.Tags()['tensors'])
   for tag in ('search/temperature', 'search/d_exp', 'search/entropy', 'search/discrete_acc',
-              'search/train_loss', 'search/val_acc', 'arch/betas', 'arch/genotype',
+              'search/train_loss', 'search/val_acc', 'arch/betas/alphas', 'arch/genotype',
               'arch/alphas'):
     assert tag in tags, tag
   assert len(acc.Tensors('search/temperature')) == 3

@@ -361,7 +361,7 @@ def test_resume_with_a_different_network_is_an_error(tmp_path):
   train.run(tiny_config(epochs=1), tmp_path)
   config = tiny_config(epochs=2)
   config.model.channels = 8
-  with pytest.raises(ValueError, match='different network.*model.channels'):
+  with pytest.raises(ValueError, match='different config.*model.channels'):
     train.run(config, tmp_path)
 
 
@@ -374,8 +374,10 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
              if k.startswith('model/')}
   config = tiny_config(epochs=2)
   config.train.lr = float('inf')  # The first step of epoch 2 makes the weights inf/NaN.
+  with pytest.raises(ValueError, match='different config.*train.lr'):
+    train.run(config, tmp_path)  # A changed lr needs the explicit switch.
   with pytest.raises(FloatingPointError, match='epoch 2.*last good checkpoint'):
-    train.run(config, tmp_path)
+    train.run(config, tmp_path, allow_config_change=True)
   assert tf.train.latest_checkpoint(str(ckpt_dir)) == good
   reader = tf.train.load_checkpoint(good)
   assert reader.get_tensor('epoch/.ATTRIBUTES/VARIABLE_VALUE') == 1

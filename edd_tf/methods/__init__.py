@@ -1,0 +1,35 @@
+"""The search-method registry: `get_method(config.method)`.
+
+Each method is one module implementing `base.Method`. To add a method, write
+its module (override only what differs from first-order DARTS), add one line
+to METHODS and a config in configs/.
+"""
+
+from edd_tf.methods import base
+from edd_tf.methods import darts
+from edd_tf.methods import gdas
+from edd_tf.methods import pc_darts
+from edd_tf.methods import second_order
+
+Method = base.Method
+
+METHODS = {
+    'darts': darts.Darts,
+    'darts_2nd': second_order.SecondOrder,
+    'pc_darts': pc_darts.PCDarts,
+    'gdas': gdas.Gdas,
+}
+
+
+def get_method_class(name):
+  if name not in METHODS:
+    raise ValueError(f'unknown search method {name!r} (config.method); known methods: '
+                     f'{sorted(METHODS)}')
+  return METHODS[name]
+
+
+def build_method(config, space):
+  """The method of `config.method` for `space`, its config checked."""
+  cls = get_method_class(config.method)
+  cls.check_config(config)
+  return cls(config, space)

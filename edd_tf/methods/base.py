@@ -1,0 +1,139 @@
+"""What a search method is: architecture variables, mixing weights, the alpha step.
+
+A method is one module behind the registry in `edd_tf/methods/__init__.py`
+(quark0/darts' `Architect` cut, reference style.md "Growing"). It
+
+  * names and initialises its architecture variables (`init_arch`): the
+    space's logits, plus anything of its own (PC-DARTS' edge betas);
+  * turns them into the supernet's mixing weights for a temperature and a
+    step seed (`mixing`), returning `(weights, indices)` where `indices` is
+    None or asks the supernet to run only one op per edge (GDAS);
+  * performs the architecture step from both batches (`arch_step`), using
+    the `StepContext` the searcher hands it: the model, the loss, the one
+    gradient pipeline, the weight optimizer and its learning rate.
+
+The weight step, gradient reduction and distribution are the searcher's.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from edd_tf import softmax as softmax_lib
+
+SOFTMAX_KINDS = ('plain', 'sn')
+
+
+def check_softmax_config(softmax_config):
+  """Raises ValueError naming the field for a bad `config.softmax`."""
+  if softmax_config.kind not in SOFTMAX_KINDS:
+    raise ValueError(f'unknown config.softmax.kind {softmax_config.kind!r}; '
+                     f'allowed: {list(SOFTMAX_KINDS)}')
+  if softmax_config.kind == 'sn':
+    s, st = softmax_config.s, softmax_config.st
+    if bool(s) == bool(st):
+      raise ValueError('config.softmax.kind=sn needs exactly one of config.softmax.s (> 1) and '
+                       f'config.softmax.st (> 0); the other 0. Got s={s}, st={st}')
+    if s and s <= 1:
+      raise ValueError(f'config.softmax.s must be > 1, got {s}')
+    if st and st <= 0:
+      raise ValueError(f'config.softmax.st must be > 0, got {st}')
+
+
+def tempered_softmax(logits, temperature, softmax_config):
+  """(sn-)softmax(logits / t) (Eq. 3; Alg. 1 when config.softmax.kind == 'sn')."""
+  if softmax_config.kind == 'plain':
+    return softmax_lib.sn_softmax(logits, temperature)
+  return softmax_lib.sn_softmax(logits, temperature, s=softmax_config.s or None,
+                                st=softmax_config.st or None)
+
+
+def np_softmax(x, axis=-1):
+  x = np.asarray(x, np.float64)
+  e = np.exp(x - x.max(axis=axis, keepdims=True))
+  return e / e.sum(axis=axis, keepdims=True)
+
+
+def entropy(probs):
+  """Mean over rows of -sum p log p (0 log 0 = 0)."""
+  p = np.asarray(probs, np.float64)
+  return float(np.mean(-np.sum(np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0), -1)))
+
+
+class Method:
+  """First-order bilevel DARTS (Liu et al., Eq. 1 with xi = 0) with a tempered mixing.
+
+  Subclasses override what differs; every hook has the DARTS behaviour here.
+  """
+
+  name = 'darts'
+  # True when the supernet runs only the op picked per edge (GDAS).
+  hard_sampling = False
+
+  def __init__(self, config, space):
+    self.config = config
+    self.space = space
+
+  @classmethod
+  def check_config(cls, config):
+    """Raises ValueError naming a config field this method cannot use."""
+    check_softmax_config(config.softmax)
+
+  # ---- variables ----------------------------------------------------------
+
+  def arch_shapes(self):
+    """{name: shape} of every architecture variable."""
+    return dict(self.space.arch_shapes())
+
+  def init_arch(self, rng):
+    """1e-3 * N(0, 1) for every variable (DARTS / NB201, reference 2.3, 3.3)."""
+    return {k: (1e-3 * rng.standard_normal(s)).astype(np.float32)
+            for k, s in self.arch_shapes().items()}
+
+  # ---- mixing -------------------------------------------------------------
+
+  def mixing(self, arch, temperature, seed):
+    """(weights, indices) for the supernet.
+
+    Args:
+      arch: {name: float32 tensor} architecture variables.
+      temperature: scalar float32 tensor t.
+      seed: int32[2] stateless seed of this step (unused by deterministic
+        methods).
+
+    Returns:
+      ({space key: float32[edges, ops]}, None or {space key: int32[edges]}).
+    """
+    del seed
+    return {k: tempered_softmax(arch[k], temperature, self.config.softmax)
+            for k in self.space.arch_shapes()}, None
+
+  def readout_weights(self, arch):
+    """{space key: float[edges, ops]} the genotype is read from: softmax(alphas)."""
+    return {k: np_softmax(arch[k]) for k in self.space.arch_shapes()}
+
+  def entropies(self, arch, temperature):
+    """E(H) (Eq. 13) of softmax(A) and of the tempered softmax(A / t), over all edges."""
+    keys = list(self.space.arch_shapes())
+    plain = np.mean([entropy(np_softmax(arch[k])) for k in keys])
+    tempered = np.mean([entropy(np_softmax(np.asarray(arch[k], np.float64) / temperature))
+                        for k in keys])
+    return float(plain), float(tempered)
+
+  # ---- the architecture step ----------------------------------------------
+
+  def arch_loss(self, ctx, images, labels, seed):
+    """(loss, correct) of the supernet under this method's mixing, on one batch."""
+    weights, indices = self.mixing(ctx.arch_tensors(), ctx.temperature_tensor(), seed)
+    return ctx.loss(labels, ctx.model(images, weights, indices, training=True))
+
+  def arch_step(self, ctx, train_batch, val_batch, seed):
+    """First order: alphas <- Adam on grad_alpha L_val(w, alpha) (Eq. 1, xi = 0).
+
+    Runs in replica context. Returns (val loss, val correct, alpha grad norm).
+    """
+    del train_batch
+    with tf.GradientTape() as tape:
+      loss, correct = self.arch_loss(ctx, *val_batch, seed)
+    grads = tape.gradient(loss, ctx.arch_sources())
+    norm = ctx.apply_arch_gradients(grads)
+    return loss, correct, norm
