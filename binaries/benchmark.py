@@ -9,23 +9,22 @@ config's batch size. The last line printed is one JSON object with
 seconds_per_pair and pairs_per_s (and the settings), for scripts to parse.
 """
 
+from binaries import cli  # First: quiets TensorFlow's import-time notices.
+
 import ast
 import json
 import os
 import platform
 import time
 
-from absl import app
 from absl import flags
-from ml_collections import config_flags
 import numpy as np
 import tensorflow as tf
 
 from edd_tf import data as data_lib
 from edd_tf import search
 
-_CONFIG = config_flags.DEFINE_config_file('config', None, 'Search config file.',
-                                          lock_config=True)
+_CONFIG = cli.define_config_file('config', None, 'Search config file.', kind='search')
 _PAIRS = flags.DEFINE_integer('pairs', 10, 'Timed step pairs (per variant).')
 _COMPARE = flags.DEFINE_multi_string(
     'compare', [], 'Extra variants timed side by side with the config, interleaved in the same '
@@ -108,4 +107,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)

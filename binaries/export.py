@@ -3,8 +3,12 @@ r"""Exports a training workdir's latest checkpoint as a SavedModel for TF Servin
   python -m binaries.export --workdir=/tmp/edd/quick --export_dir=/tmp/edd/serving/quick/1
   saved_model_cli show --all --dir /tmp/edd/serving/quick/1
 
-Signature 'serving_default': images uint8[batch, S, S, 3] ->
-{probabilities float32[batch, classes], classes int64[batch]}.
+Signatures (see edd_tf/export.py), both ->
+{probabilities float32[batch, classes], classes int64[batch]}:
+  'serving_default': images uint8[batch, S, S, 3];
+  'serving_bytes': image_bytes string[batch] (encoded JPEG/PNG files, any size).
+Predict local image files with the export alone:
+  python -m binaries.predict --export_dir=/tmp/edd/serving/quick/1 cat.jpg photos/
 """
 
 import sys
@@ -32,8 +36,8 @@ def main(argv):
     logging.error('%s', e)
     sys.exit(f'error: {e}')
   print(f"exported {metadata['checkpoint']} to {_EXPORT_DIR.value} "
-        f"(images uint8[batch, {metadata['image_size']}, {metadata['image_size']}, 3], "
-        f"{metadata['num_classes']} classes)")
+        f"(images uint8[batch, {metadata['image_size']}, {metadata['image_size']}, 3] or "
+        f"image_bytes string[batch], {metadata['num_classes']} classes)")
 
 
 if __name__ == '__main__':

@@ -1,18 +1,12 @@
 """Console output of the binaries: a per-epoch progress bar, quiet logs."""
 
-from absl import flags
-from absl import logging
+from binaries import cli  # First: quiets TensorFlow's import-time notices (keras imports it).
+
 import keras
 
-
-def quiet_logs():
-  """WARNING-level logs unless --verbosity was given (the bars show progress).
-
-  TensorFlow's checkpoint and export code log several INFO lines per save;
-  pass --verbosity=0 to see them and the library's per-epoch INFO lines.
-  """
-  if not flags.FLAGS['verbosity'].present:
-    logging.set_verbosity(logging.WARNING)
+# WARNING-level Python logs unless --verbosity was given; `cli.run` calls it,
+# binaries still on app.run call it at the top of main.
+quiet_logs = cli.quiet_logs
 
 
 class ProgressBar:

@@ -14,25 +14,25 @@ About 4-5 minutes on 2 CPU cores, offline. Both configs take overrides:
 after an interruption resumes the unfinished stage.
 """
 
+from binaries import cli  # First: quiets TensorFlow's import-time notices.
+
 import pathlib
-import sys
 
 from absl import app
 from absl import flags
-from absl import logging
-from ml_collections import config_flags
 
 from binaries import progress as progress_lib
 from edd_tf import export
 from edd_tf import nb201_bench
 from edd_tf import search
 from edd_tf import train
+from edd_tf import workdir as workdir_lib
 
 _CONFIGS = pathlib.Path(__file__).resolve().parents[1] / 'configs'
-_CONFIG = config_flags.DEFINE_config_file('config', str(_CONFIGS / 'quickstart.py'),
-                                          'Search config file.', lock_config=True)
-_TRAIN_CONFIG = config_flags.DEFINE_config_file('train_config', str(_CONFIGS / 'train_quick.py'),
-                                                'Training config file.', lock_config=True)
+_CONFIG = cli.define_config_file('config', str(_CONFIGS / 'quickstart.py'), 'Search config file.',
+                                 kind='search')
+_TRAIN_CONFIG = cli.define_config_file('train_config', str(_CONFIGS / 'train_quick.py'),
+                                       'Training config file.', kind='train')
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Holds search/, train/ and export/.')
 flags.mark_flags_as_required(['workdir'])
 
@@ -40,10 +40,9 @@ flags.mark_flags_as_required(['workdir'])
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
-  progress_lib.quiet_logs()
-  workdir = pathlib.Path(_WORKDIR.value)
+  workdir = workdir_lib.prepare(_WORKDIR.value)
   search_config, train_config = _CONFIG.value, _TRAIN_CONFIG.value
-  try:
+  with workdir_lib.Lock(workdir):
     print('== 1/3 search ==', flush=True)
     found = search.run(search_config, workdir / 'search', progress=progress_lib.ProgressBar(
         search_config.search.epochs,
@@ -61,9 +60,6 @@ def main(argv):
     print('== 3/3 export ==', flush=True)
     export_dir = workdir / 'export'
     export.export(workdir / 'train', export_dir, overwrite=True)
-  except (ValueError, FloatingPointError) as e:
-    logging.error('%s', e)
-    sys.exit(f'error: {e}')
   print(f"test accuracy of the trained cell: {results['test_accuracy']:.4f} "
         f"({results['epochs']} epochs, {results['params']:,} params)")
   print(f'servable SavedModel: {export_dir}')
@@ -71,4 +67,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)

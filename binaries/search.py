@@ -11,19 +11,17 @@ in tb/ and checkpoints/. Rerunning the same command after an interruption
 resumes after the last completed epoch.
 """
 
-import sys
+from binaries import cli  # First: quiets TensorFlow's import-time notices.
 
 from absl import app
 from absl import flags
-from absl import logging
-from ml_collections import config_flags
 
 from binaries import progress as progress_lib
 from edd_tf import nb201_bench
 from edd_tf import search
+from edd_tf import workdir as workdir_lib
 
-_CONFIG = config_flags.DEFINE_config_file('config', None, 'Search config file.',
-                                          lock_config=True)
+_CONFIG = cli.define_config_file('config', None, 'Search config file.', kind='search')
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Checkpoints, TensorBoard events, genotype.json.')
 flags.mark_flags_as_required(['config', 'workdir'])
 
@@ -31,17 +29,14 @@ flags.mark_flags_as_required(['config', 'workdir'])
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
-  progress_lib.quiet_logs()
   config = _CONFIG.value
+  workdir = workdir_lib.prepare(_WORKDIR.value)
   bar = progress_lib.ProgressBar(
       config.search.epochs,
       ('loss', 'acc', 'val_loss', 'val_acc', 'discrete_acc', 'temperature', 'entropy'),
       'discrete_acc')
-  try:
-    result = search.run(config, _WORKDIR.value, progress=bar)
-  except (ValueError, FloatingPointError) as e:
-    logging.error('%s', e)
-    sys.exit(f'error: {e}')
+  with workdir_lib.Lock(workdir):
+    result = search.run(config, workdir, progress=bar)
   last = result['history'][-1]
   print(f"found cell: {result['genotype']}")
   print(f"temperature {last['temperature']:.4g}, E(H(beta)) {last['entropy']:.4f}, "
@@ -52,4 +47,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)

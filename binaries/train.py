@@ -9,36 +9,31 @@ Everything but --config and --workdir is a config override
 completed epoch.
 """
 
-import sys
+from binaries import cli  # First: quiets TensorFlow's import-time notices.
 
 from absl import app
 from absl import flags
-from absl import logging
-from ml_collections import config_flags
 
 from binaries import progress as progress_lib
 from edd_tf import train
+from edd_tf import workdir as workdir_lib
 
-_CONFIG = config_flags.DEFINE_config_file('config', None, 'Training config file.',
-                                          lock_config=True)
+_CONFIG = cli.define_config_file('config', None, 'Training config file.', kind='train')
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Checkpoints, TensorBoard events, results.json.')
 flags.mark_flags_as_required(['config', 'workdir'])
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
-  progress_lib.quiet_logs()
   config = _CONFIG.value
-  try:
-    results = train.run(config, _WORKDIR.value, progress=progress_lib.ProgressBar(
+  workdir = workdir_lib.prepare(_WORKDIR.value)
+  with workdir_lib.Lock(workdir):
+    results = train.run(config, workdir, progress=progress_lib.ProgressBar(
         config.train.epochs, ('loss', 'accuracy', 'test_loss', 'test_accuracy', 'lr'), 'lr'))
-  except (ValueError, FloatingPointError) as e:
-    logging.error('%s', e)
-    sys.exit(f'error: {e}')
   print(f"test accuracy {results['test_accuracy']:.4f} after {results['epochs']} epochs, "
         f"{results['params']:,} params, {results['flops']:,} FLOPs; results in "
         f"{_WORKDIR.value}/results.json")
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)

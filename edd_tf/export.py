@@ -1,13 +1,27 @@
 """Exports a trained final network as a SavedModel for TF Serving.
 
-The `serving_default` signature takes raw images and validates them in the
-graph, so a served model answers bad requests with an InvalidArgumentError
-instead of crashing (a plain Keras export aborts the process on a rank-3 batch
-and silently accepts images of the wrong size):
+Two signatures run the same network on validated input, so a served model
+answers bad requests with an InvalidArgumentError instead of crashing (a plain
+Keras export aborts the process on a rank-3 batch and silently accepts images
+of the wrong size):
 
-  inputs:  images: uint8[batch, S, S, 3]  (S = the training image size)
-  outputs: probabilities: float32[batch, num_classes]
-           classes: int64[batch]  (top-1 class ids)
+  serving_default
+    inputs:  images: uint8[batch, S, S, 3]  (S = the training image size)
+  serving_bytes
+    inputs:  image_bytes: string[batch]  (one encoded JPEG or PNG file per
+             image, any size; GIF and BMP decode too)
+  both
+    outputs: probabilities: float32[batch, num_classes]
+             classes: int64[batch]  (top-1 class ids)
+
+`serving_bytes` decodes each string with tf.io.decode_image(channels=3,
+expand_animations=False) and brings it to S x S exactly as
+`data.load_arrays` does for image files: an image that already is S x S
+passes unchanged (bit-identical to sending its pixels to `serving_default`),
+any other size is resized with antialiased bilinear interpolation
+(tf.image.resize(antialias=True)) and rounded and clipped back to uint8.
+An undecodable string, and an empty batch in either signature, is an
+InvalidArgumentError.
 
 Normalisation (`data.normalize`) happens inside the graph; the network runs
 with training=False (no auxiliary head, no drop path). `labels.txt` (one class
@@ -26,12 +40,21 @@ from edd_tf import train
 
 SIGNATURE = 'serving_default'
 INPUT_NAME = 'images'
+BYTES_SIGNATURE = 'serving_bytes'
+BYTES_INPUT_NAME = 'image_bytes'
 LABELS_FILE = 'labels.txt'
 METADATA_FILE = 'metadata.json'
+RESIZE_METHOD = 'bilinear, antialias=True, rounded and clipped to uint8; same-size images unchanged'
+
+
+def _after(check, tensor):
+  """`tensor`, computed only after the op `check` has run."""
+  with tf.control_dependencies([check]):
+    return tf.identity(tensor)
 
 
 def check_images(images, image_size):
-  """Fails in the graph unless `images` is [batch, image_size, image_size, 3].
+  """Fails in the graph unless `images` is a non-empty [batch, image_size, image_size, 3].
 
   Args:
     images: uint8 tensor of any rank.
@@ -39,52 +62,125 @@ def check_images(images, image_size):
 
   Returns:
     `images` with the static shape [None, image_size, image_size, 3]; running
-    it raises InvalidArgumentError for any other shape. The check runs before
-    any op of the network can see the tensor.
+    it raises InvalidArgumentError for any other shape, and for an empty batch
+    (0 images). The checks run before any op of the network can see the tensor.
   """
   expected = [image_size, image_size, 3]
   shape = tf.shape(images)
-  rank_ok = tf.equal(tf.size(shape), 4)
-  # The dims are only compared when the rank is right (tf.cond runs one branch).
-  dims_ok = tf.cond(rank_ok,
-                    lambda: tf.reduce_all(tf.equal(shape[-3:], expected)),
-                    lambda: tf.constant(False))
-  check = tf.debugging.Assert(
+  # The signature's input has the static rank 4, so graph optimisations may
+  # fold `tf.size(shape)` to 4 whatever rank is fed: the zero-padded shape keeps
+  # the comparison valid for any fed rank, and ensure_shape (a runtime check)
+  # catches a wrong rank that gets past it. The empty-batch check comes last,
+  # so a rank-3 image is not mistaken for an empty batch.
+  padded = tf.concat([tf.zeros([4], tf.int32), shape], axis=0)[-4:]
+  dims_ok = tf.logical_and(tf.equal(tf.size(shape), 4),
+                           tf.reduce_all(tf.equal(padded[1:], expected)))
+  shape_check = tf.debugging.Assert(
       dims_ok, [f'images must be uint8[batch, {image_size}, {image_size}, 3]; got shape', shape])
-  with tf.control_dependencies([check]):
-    images = tf.identity(images)
-  return tf.ensure_shape(images, [None] + expected)
+  images = tf.ensure_shape(_after(shape_check, images), [None] + expected)
+  empty_check = tf.debugging.Assert(
+      tf.shape(images)[0] > 0, [f'empty batch: {INPUT_NAME} holds 0 images; send at least one'])
+  return _after(empty_check, images)
+
+
+def to_image_size(image, image_size):
+  """Brings a decoded uint8[H, W, 3] image to uint8[image_size, image_size, 3].
+
+  An image that already has the size is returned unchanged (so the bytes
+  signature is exact for training-size images); any other is resized with
+  antialiased bilinear interpolation and rounded and clipped back to uint8,
+  the same as `data.load_arrays` does for image files.
+  """
+  same = tf.reduce_all(tf.equal(tf.shape(image)[:2], image_size))
+  image = tf.cond(
+      same,
+      lambda: image,
+      lambda: tf.cast(tf.round(tf.clip_by_value(
+          tf.image.resize(image, [image_size, image_size], method='bilinear', antialias=True),
+          0.0, 255.0)), tf.uint8))
+  return tf.ensure_shape(image, [image_size, image_size, 3])
+
+
+def decode_images(image_bytes, image_size):
+  """Decodes a batch of encoded images into uint8[batch, image_size, image_size, 3].
+
+  Args:
+    image_bytes: string[batch], one encoded image (JPEG, PNG, GIF or BMP) each.
+    image_size: the output height and width.
+
+  Returns:
+    The decoded, resized batch; running it raises InvalidArgumentError for an
+    empty batch or a string that is not a decodable image.
+  """
+  empty_check = tf.debugging.Assert(
+      tf.size(image_bytes) > 0,
+      [f'empty batch: {BYTES_INPUT_NAME} holds 0 images; send at least one'])
+
+  def decode(encoded):
+    image = tf.io.decode_image(encoded, channels=3, expand_animations=False)
+    return to_image_size(image, image_size)
+
+  return tf.map_fn(decode, _after(empty_check, image_bytes),
+                   fn_output_signature=tf.TensorSpec([image_size, image_size, 3], tf.uint8))
 
 
 class ServingModule(tf.Module):
-  """Wraps a trained model with the uint8 serving signature.
+  """Wraps a trained model with the uint8 and the encoded-image serving signatures.
 
-  The module tracks exactly the variables that the serving graph reads (taken
-  from the traced function), not the Keras model: training-only parts such as
-  the auxiliary head are neither in the graph nor in the SavedModel.
+  The module tracks exactly the variables that the serving graphs read (taken
+  from the traced functions), not the Keras model: training-only parts such as
+  the auxiliary head are neither in the graphs nor in the SavedModel.
 
   Attributes:
     serve: tf.function(images uint8[batch, S, S, 3]) ->
       {'probabilities': float32[batch, K], 'classes': int64[batch]}.
-    serving_variables: the variables the signature uses.
+    serve_bytes: tf.function(image_bytes string[batch]) -> the same outputs.
+    serving_variables: the variables the signatures use.
   """
 
   def __init__(self, model, info):
     super().__init__()
     image_size = info.image_size
 
-    # The model sits in a closure, so tf.Module does not track (and save) it.
-    @tf.function(input_signature=[
-        tf.TensorSpec([None, None, None, None], tf.uint8, name=INPUT_NAME)])
-    def serve(images):
+    def predict(images):
       images = check_images(images, image_size)
       logits = model(data.normalize(images, info), training=False)
       probabilities = tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
       classes = tf.argmax(probabilities, axis=-1, output_type=tf.int64)
       return {'probabilities': probabilities, 'classes': classes}
 
-    self.serving_variables = list(serve.get_concrete_function().variables)
+    # The model sits in a closure, so tf.Module does not track (and save) it.
+    @tf.function(input_signature=[
+        tf.TensorSpec([None, None, None, None], tf.uint8, name=INPUT_NAME)])
+    def serve(images):
+      return predict(images)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=BYTES_INPUT_NAME)])
+    def serve_bytes(image_bytes):
+      return predict(decode_images(image_bytes, image_size))
+
+    variables = {}
+    for function in (serve, serve_bytes):
+      for v in function.get_concrete_function().variables:
+        variables.setdefault(id(v), v)
+    self.serving_variables = list(variables.values())
     self.serve = serve
+    self.serve_bytes = serve_bytes
+
+
+def _signature_metadata(info):
+  """The signatures' inputs and outputs, as written to metadata.json."""
+  size = info.image_size
+  outputs = dict(probabilities=dict(dtype='float32', shape=[None, info.num_classes]),
+                 classes=dict(dtype='int64', shape=[None]))
+  return {
+      SIGNATURE: dict(inputs={INPUT_NAME: dict(dtype='uint8', shape=[None, size, size, 3])},
+                      outputs=outputs),
+      BYTES_SIGNATURE: dict(
+          inputs={BYTES_INPUT_NAME: dict(dtype='string', shape=[None],
+                                         format='encoded JPEG or PNG, any size')},
+          outputs=outputs, resize=RESIZE_METHOD),
+  }
 
 
 def export(workdir, export_dir, overwrite=False):
@@ -109,16 +205,14 @@ def export(workdir, export_dir, overwrite=False):
                      f'(or pass overwrite=True / --overwrite)')
   model, info, config, checkpoint = train.load_workdir_model(workdir)
   module = ServingModule(model, info)
-  signature = module.serve.get_concrete_function()
-  tf.saved_model.save(module, str(export_dir), signatures={SIGNATURE: signature})
+  signatures = {SIGNATURE: module.serve.get_concrete_function(),
+                BYTES_SIGNATURE: module.serve_bytes.get_concrete_function()}
+  tf.saved_model.save(module, str(export_dir), signatures=signatures)
 
   class_names = list(info.class_names) or [str(i) for i in range(info.num_classes)]
   (export_dir / LABELS_FILE).write_text('\n'.join(class_names) + '\n')
   metadata = dict(
-      signature=SIGNATURE,
-      inputs={INPUT_NAME: dict(dtype='uint8', shape=[None, info.image_size, info.image_size, 3])},
-      outputs=dict(probabilities=dict(dtype='float32', shape=[None, info.num_classes]),
-                   classes=dict(dtype='int64', shape=[None])),
+      signatures=_signature_metadata(info),
       image_size=info.image_size, num_classes=info.num_classes, class_names=class_names,
       mean=list(info.mean), std=list(info.std), dataset=info.name,
       network=config.network, genotype=train.genotype_text(

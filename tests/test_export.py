@@ -17,6 +17,7 @@ from edd_tf import export
 from edd_tf import train
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
+SAMPLE = REPO / 'edd_tf' / 'assets' / 'cifar10_sample.npz'
 NB201_CELL = ('|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|'
               '+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|')
 
@@ -50,6 +51,23 @@ def export_dir(workdir, tmp_path_factory):
 def images():
   config = tiny_config()
   return data.load_arrays(config.data, 'test').images[:5]
+
+
+def sample_jpegs(count):
+  """The first `count` test JPEG files of the shipped sample: [(bytes, label)]."""
+  with np.load(SAMPLE, allow_pickle=False) as f:
+    blob, offsets, labels = f['test_jpeg'].tobytes(), f['test_offsets'], f['test_labels']
+  return [(blob[offsets[i]:offsets[i + 1]], int(labels[i])) for i in range(count)]
+
+
+def png_bytes(image):
+  """uint8[H, W, 3] as PNG file bytes."""
+  return tf.io.encode_png(tf.constant(image, tf.uint8)).numpy()
+
+
+@pytest.fixture(scope='module')
+def loaded(export_dir):
+  return tf.saved_model.load(str(export_dir))
 
 
 def run_plain_python(code, cwd, *args):
@@ -127,6 +145,8 @@ def test_saved_model_cli_lists_the_signature(export_dir):
   assert "signature_def['serving_default']" in out
   assert "inputs['images']" in out and 'DT_UINT8' in out
   assert "outputs['probabilities']" in out and "outputs['classes']" in out
+  assert "signature_def['serving_bytes']" in out
+  assert "inputs['image_bytes']" in out and 'DT_STRING' in out
 
 
 def test_writes_labels_and_metadata(export_dir):
@@ -135,6 +155,12 @@ def test_writes_labels_and_metadata(export_dir):
   metadata = json.loads((export_dir / 'metadata.json').read_text())
   assert metadata['image_size'] == 32 and metadata['num_classes'] == 10
   assert metadata['genotype'] == NB201_CELL
+  signatures = metadata['signatures']
+  assert set(signatures) == {'serving_default', 'serving_bytes'}
+  assert signatures['serving_default']['inputs']['images']['shape'] == [None, 32, 32, 3]
+  assert signatures['serving_bytes']['inputs']['image_bytes']['dtype'] == 'string'
+  for signature in signatures.values():
+    assert set(signature['outputs']) == {'probabilities', 'classes'}
 
 
 def test_refuses_non_empty_export_dir(workdir, export_dir):
@@ -191,3 +217,80 @@ def test_darts_export_has_no_auxiliary_head_or_drop_path(tmp_path):
   want = tf.nn.softmax(model(data.normalize(images, info), training=False))
   got = loaded.signatures['serving_default'](images=tf.constant(images))['probabilities']
   np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def test_bytes_signature_matches_uint8_signature(export_dir, tmp_path):
+  """JPEG and PNG files of 32x32 images give exactly the uint8 signature's answer."""
+  files = []
+  for i, (jpeg, _) in enumerate(sample_jpegs(4)):
+    files.append(tmp_path / f'{i}.jpg')
+    files[-1].write_bytes(jpeg)
+    image = tf.io.decode_jpeg(jpeg).numpy()
+    files.append(tmp_path / f'{i}.png')
+    files[-1].write_bytes(png_bytes(image))
+  # A larger and a non-square, smaller image: resized in the graph.
+  big = np.random.default_rng(0).integers(0, 256, [64, 64, 3], dtype=np.uint8)
+  (tmp_path / 'big.png').write_bytes(png_bytes(big))
+  (tmp_path / 'odd.png').write_bytes(png_bytes(big[:20, :30]))
+  result = run_plain_python("""
+      import pathlib
+      import sys
+      import numpy as np
+      import tensorflow as tf
+      loaded = tf.saved_model.load(sys.argv[1])
+      by_array = loaded.signatures['serving_default']
+      by_bytes = loaded.signatures['serving_bytes']
+      paths = [pathlib.Path(p) for p in sys.argv[2:]]
+      encoded = [p.read_bytes() for p in paths]
+      decoded = [tf.io.decode_image(e, channels=3, expand_animations=False) for e in encoded]
+      def to_32(image):  # The documented resize; identity at 32x32.
+        if image.shape[:2] == (32, 32):
+          return image
+        image = tf.image.resize(image, [32, 32], method='bilinear', antialias=True)
+        return tf.cast(tf.round(tf.clip_by_value(image, 0, 255)), tf.uint8)
+      want = by_array(images=tf.stack([to_32(d) for d in decoded]))
+      got = by_bytes(image_bytes=tf.constant(encoded))
+      assert got['probabilities'].shape == (len(paths), 10), got['probabilities'].shape
+      np.testing.assert_allclose(got['probabilities'], want['probabilities'], atol=1e-5)
+      np.testing.assert_array_equal(got['classes'], want['classes'])
+      # One image at a time (JPEG, then the 64x64 PNG) gives the same answer.
+      for i in (0, len(paths) - 2):
+        one = by_bytes(image_bytes=tf.constant(encoded[i:i + 1]))
+        np.testing.assert_allclose(one['probabilities'][0], want['probabilities'][i], atol=1e-5)
+      assert not [m for m in sys.modules if m.startswith('edd_tf')]
+      print('ok', len(paths))
+      """, tmp_path, export_dir, *files, tmp_path / 'big.png', tmp_path / 'odd.png')
+  assert result.returncode == 0, result.stderr
+  assert result.stdout.split() == ['ok', '10']
+
+
+def test_bytes_signature_resize_is_identity_at_training_size(loaded):
+  """Same-size images are not resampled: 32x32 PNG pixels reach the network unchanged."""
+  images = np.random.default_rng(1).integers(0, 256, [3, 32, 32, 3], dtype=np.uint8)
+  want = loaded.signatures['serving_default'](images=tf.constant(images))['probabilities']
+  got = loaded.signatures['serving_bytes'](
+      image_bytes=tf.constant([png_bytes(i) for i in images]))['probabilities']
+  np.testing.assert_array_equal(got, want)
+
+
+def test_undecodable_bytes_are_rejected_and_model_survives(loaded):
+  serve = loaded.signatures['serving_bytes']
+  good = sample_jpegs(2)[1][0]
+  for bad in ([b'not an image'], [good, b'not an image'], [b''], [good[:len(good) // 2]]):
+    with pytest.raises(tf.errors.InvalidArgumentError):
+      serve(image_bytes=tf.constant(bad))
+  out = serve(image_bytes=tf.constant([good, good]))
+  assert out['probabilities'].shape == (2, 10)
+  np.testing.assert_array_equal(out['classes'][0], out['classes'][1])
+
+
+def test_empty_batch_is_rejected_by_both_signatures(loaded):
+  with pytest.raises(tf.errors.InvalidArgumentError, match='empty batch'):
+    loaded.signatures['serving_default'](images=tf.zeros([0, 32, 32, 3], tf.uint8))
+  with pytest.raises(tf.errors.InvalidArgumentError, match='empty batch'):
+    loaded.signatures['serving_bytes'](image_bytes=tf.constant([], tf.string))
+  # A rank-3 image is a shape error, not an empty batch; the model keeps working.
+  with pytest.raises(tf.errors.InvalidArgumentError, match='not compatible'):
+    loaded.signatures['serving_default'](images=tf.zeros([32, 32, 3], tf.uint8))
+  out = loaded.signatures['serving_default'](images=tf.zeros([1, 32, 32, 3], tf.uint8))
+  assert out['probabilities'].shape == (1, 10)

@@ -1,0 +1,256 @@
+"""Sweeps: grid text, run names, refusals, and a tiny sweep killed, resumed and reported.
+
+The module fixture runs `binaries.sweep` over 2 seeds x 2 values of
+schedule.lam with tiny settings on the shipped CIFAR-10 sample, kills its
+process group once one run has finished and another has started, and runs it
+again; the tests check what that left behind.
+"""
+
+import csv
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import matplotlib.image
+import numpy as np
+import pytest
+
+from edd_tf import sweep
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+TINY = ['--set=data.source=sample', '--set=data.train_examples=128', '--set=search.epochs=2',
+        '--set=search.batch_size=32', '--set=search.eval_examples=32', '--set=model.channels=4',
+        '--set=model.cells_per_stage=1']
+GRID = 'seed=0,1;schedule.lam=0.06,0.12'
+NAMES = ['schedule.lam=0.06,seed=0', 'schedule.lam=0.06,seed=1', 'schedule.lam=0.12,seed=0',
+         'schedule.lam=0.12,seed=1']
+ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2')
+
+
+def sweep_args(root, *extra, grid=GRID):
+  return [sys.executable, '-m', 'binaries.sweep', '--config=configs/quickstart.py',
+          f'--grid={grid}', f'--root={root}', *TINY, *extra]
+
+
+def run(args, timeout=600):
+  return subprocess.run(args, cwd=ROOT, env=ENV, capture_output=True, text=True,
+                        timeout=timeout)
+
+
+def last_line(proc):
+  return proc.stderr.strip().splitlines()[-1]
+
+
+def mtimes(root, names):
+  return {n: (root / n / 'genotype.json').stat().st_mtime_ns for n in names}
+
+
+# ---------------------------------------------------------------------------
+# Grid text and names (no TensorFlow)
+# ---------------------------------------------------------------------------
+
+
+def test_field_and_bundle_axes():
+  axes = sweep.parse_grid('seed=0,1,2; softmax = plain{kind=plain, s=0, st=0} | '
+                          'sn{kind=sn, s=100, st=0}\n# a comment\nschedule.lam=0.06')
+  assert [a.key for a in axes] == ['seed', 'softmax', 'schedule.lam']
+  assert axes[0].labels() == ['0', '1', '2'] and not axes[0].bundle
+  assert axes[1].bundle and axes[1].labels() == ['plain', 'sn']
+  assert dict(axes[1].choices)['sn'] == (('kind', 'sn'), ('s', '100'), ('st', '0'))
+
+
+def test_a_line_starting_with_a_bar_continues_the_bundle_axis():
+  axes = sweep.parse_grid('method = a{seed=1}\n       | b{seed=2}  # comment\nseed=0')
+  assert [a.labels() for a in axes] == [['a', 'b'], ['0']]
+
+
+def test_run_names_are_sorted_by_axis_and_filesystem_safe():
+  assert sweep.run_name({'softmax.s': '100', 'seed': '0', 'schedule.lam': '0.06'}) == (
+      'schedule.lam=0.06,seed=0,softmax.s=100')
+  assert sweep.run_name({'data.path': '/a b/c'}) == 'data.path=_a_b_c'
+  assert len(sweep.run_name({'x': 'y' * 400})) <= 150
+
+
+@pytest.mark.parametrize('text, words', [
+    ('seed=', ['seed', 'empty value list']),
+    ('seed=0,,1', ['seed', 'empty value']),
+    ('seed', ['malformed']),
+    ('seed=0;seed=1', ['seed', 'twice']),
+    ('seed=0,0', ['twice']),
+    ('softmax=a{kind=sn|b{kind=plain}', ['malformed bundle']),
+    ('# only a comment', ['no axes']),
+])
+def test_malformed_grids_are_refused(text, words):
+  with pytest.raises(sweep.SweepError) as e:
+    sweep.parse_grid(text)
+  for word in words:
+    assert word in str(e.value)
+
+
+def test_unfinished_workdir_states(tmp_path):
+  assert sweep.run_state(tmp_path / 'nothing') == 'new'
+  (tmp_path / 'config.json').write_text(json.dumps({'search': {'epochs': 3}}))
+  (tmp_path / 'genotype.json').write_text(json.dumps({'epochs': 2}))
+  assert sweep.run_state(tmp_path) == 'partial'
+  (tmp_path / 'genotype.json').write_text(json.dumps({'epochs': 3}))
+  assert sweep.run_state(tmp_path) == 'finished'
+  (tmp_path / 'genotype.json').write_text(json.dumps({'epochs': 3, 'finished': False}))
+  assert sweep.run_state(tmp_path) == 'partial'
+
+
+# ---------------------------------------------------------------------------
+# A real sweep, killed and resumed
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope='module')
+def resumed(tmp_path_factory):
+  root = tmp_path_factory.mktemp('sweep') / 'lam'
+  first = subprocess.Popen(sweep_args(root, '--parallel=2'), cwd=ROOT, env=ENV,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           start_new_session=True)
+  deadline = time.time() + 900
+  try:
+    while True:
+      assert first.poll() is None, 'the sweep ended before it could be killed mid-way'
+      assert time.time() < deadline, 'no run finished in time'
+      manifest = sweep._read_json(root / sweep.MANIFEST)  # pylint: disable=protected-access
+      if manifest:
+        status = {r['name']: r['status'] for r in manifest['runs']}
+        done = [n for n, s in status.items() if s == 'finished']
+        if done and 'running' in status.values():
+          break
+      time.sleep(0.2)
+  finally:
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait()
+  done_before = mtimes(root, done)
+  second = run(sweep_args(root, '--parallel=2'))
+  return dict(root=root, done_before=done_before, second=second,
+              manifest=json.loads((root / sweep.MANIFEST).read_text()))
+
+
+def test_resumed_sweep_finishes_every_run_and_skips_finished_ones(resumed):
+  root, second = resumed['root'], resumed['second']
+  assert second.returncode == 0, second.stderr[-3000:]
+  assert sorted(p.name for p in root.iterdir() if p.is_dir()) == NAMES
+  assert all(sweep.is_finished(root / n) for n in NAMES)
+  # Finished before the kill: not started again, genotype.json untouched.
+  assert mtimes(root, resumed['done_before']) == resumed['done_before']
+  entries = {r['name']: r for r in resumed['manifest']['runs']}
+  for name in NAMES:
+    assert entries[name]['status'] == 'finished'
+    assert entries[name]['skipped'] == (name in resumed['done_before'])
+    assert f'{name}: finished before, skipped' in second.stdout or (
+        name not in resumed['done_before'])
+  log = (root / NAMES[0] / sweep.LOG_NAME).read_text()
+  assert '=== sweep' in log and '--config.schedule.lam=0.06' in log
+
+
+def test_sweep_json_records_config_grid_set_and_runs(resumed):
+  manifest = resumed['manifest']
+  assert manifest['config'] == str(ROOT / 'configs' / 'quickstart.py')
+  assert manifest['grid'] == [{'key': 'seed', 'values': ['0', '1']},
+                              {'key': 'schedule.lam', 'values': ['0.06', '0.12']}]
+  assert manifest['set']['search.epochs'] == '2'
+  entry = next(r for r in manifest['runs'] if r['name'] == 'schedule.lam=0.12,seed=1')
+  assert entry['settings'] == {'seed': '1', 'schedule.lam': '0.12'}
+  assert entry['overrides']['schedule.lam'] == '0.12' and entry['overrides']['seed'] == '1'
+  config = json.loads((resumed['root'] / entry['name'] / 'config.json').read_text())
+  assert config['schedule']['lam'] == 0.12 and config['seed'] == 1
+
+
+def test_a_finished_sweep_is_never_overwritten(resumed):
+  root = resumed['root']
+  before = mtimes(root, NAMES)
+  again = run(sweep_args(root))
+  assert again.returncode == 0, again.stderr[-3000:]
+  assert again.stdout.count('finished before, skipped') == 4
+  assert mtimes(root, NAMES) == before
+
+
+def test_a_root_holding_another_grid_is_refused(resumed):
+  root = resumed['root']
+  before = mtimes(root, NAMES)
+  proc = run(sweep_args(root, grid='seed=0,1,2;schedule.lam=0.06,0.12'))
+  assert proc.returncode == 1
+  assert last_line(proc).startswith('error:') and 'another config/grid' in last_line(proc)
+  assert mtimes(root, NAMES) == before
+
+
+def _check_png(path):
+  assert path.is_file() and path.stat().st_size > 5000, path
+  image = matplotlib.image.imread(path)
+  assert image.shape[0] > 100 and image.shape[1] > 100, (path, image.shape)
+  assert float(image[..., :3].std()) > 0.01, f'{path} is a constant image'
+
+
+def test_report_of_the_sweep_matches_the_runs_genotype_json(resumed, tmp_path):
+  root = resumed['root']
+  proc = subprocess.run([sys.executable, '-m', 'binaries.report', str(root), f'--out={tmp_path}'],
+                        cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  results = {n: json.loads((root / n / 'genotype.json').read_text()) for n in NAMES}
+  with open(tmp_path / 'summary.csv') as f:
+    rows = {r['schedule.lam']: r for r in csv.DictReader(f)}
+  assert sorted(rows) == ['0.06', '0.12']
+  for lam, row in rows.items():
+    mine = [r for n, r in results.items() if n.startswith(f'schedule.lam={lam},')]
+    assert row['runs'] == '2' and row['seeds'] == '0 1'
+    for column in ('cifar10_valid', 'cifar10_test', 'cifar100_valid', 'cifar100_test',
+                   'imagenet16_valid', 'imagenet16_test'):
+      values = [r['benchmark'][column] for r in mine]
+      np.testing.assert_allclose(float(row[f'{column}_mean']), np.mean(values), rtol=1e-12)
+      np.testing.assert_allclose(float(row[f'{column}_std']), np.std(values, ddof=1), rtol=1e-9,
+                                 atol=1e-12)
+    np.testing.assert_allclose(float(row['final_temperature_mean']),
+                               np.mean([r['history'][-1]['temperature'] for r in mine]))
+  md = (tmp_path / 'report.md').read_text()
+  assert 'cifar10-valid ori-test' in md and 'ImageNet16-120 x-test' in md
+  expected = ['fig2b_entropy_by_schedule.png', 'fig4a_entropy.png', 'fig4b_discrete_acc.png',
+              'temperature.png'] + [f'cells/{n}.png' for n in NAMES]
+  if all('arch_grad_norm' in h for r in results.values() for h in r['history']):
+    expected.append('fig2a_arch_grad_norm.png')
+  else:
+    assert 'Fig. 2A skipped' in md
+  for name in expected:
+    _check_png(tmp_path / name)
+  assert sorted(p.name for p in (tmp_path / 'tb').iterdir() if p.is_dir()) == NAMES
+
+
+# ---------------------------------------------------------------------------
+# Refusals of the binary
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize('grid, words', [
+    ('seed=0;schedule.lamb=0.06', ["unknown config field 'schedule.lamb'", "'schedule.lam'"]),
+    ('seed=0;schedule.lam=', ['schedule.lam', 'empty value list']),
+    ('seed=0;softmax.s=100', ['softmax.s=100', 'exactly one of', 'bundle']),
+    ('seed=0;softmax=0,1', ['section', 'bundle']),
+    ('seed=zero', ['zero', 'int']),
+])
+def test_bad_grids_exit_with_one_error_line_and_run_nothing(tmp_path, grid, words):
+  proc = run(sweep_args(tmp_path / 'root', grid=grid))
+  assert proc.returncode == 1
+  assert 'Traceback' not in proc.stderr
+  line = last_line(proc)
+  assert line.startswith('error:'), proc.stderr[-2000:]
+  for word in words:
+    assert word in line
+  assert not (tmp_path / 'root').exists()
+
+
+def test_failed_runs_are_listed_and_exit_nonzero(tmp_path):
+  # source=folder without a path: the search itself refuses, the sweep reports it.
+  args = [a for a in sweep_args(tmp_path, grid='seed=0') if a != '--set=data.source=sample']
+  proc = run(args + ['--set=data.source=folder'])
+  assert proc.returncode == 1
+  assert last_line(proc) == 'error: 1 of 1 runs failed: seed=0'
+  assert 'config.data.path' in proc.stderr
+  entry = json.loads((tmp_path / sweep.MANIFEST).read_text())['runs'][0]
+  assert entry['status'] == 'failed' and 'config.data.path' in entry['error']
