@@ -2,11 +2,15 @@ r"""Times search step pairs (one weight step + one alpha step) on synthetic data
 
   python -m binaries.benchmark --config=configs/nb201_cifar10_edd.py
   python -m binaries.benchmark --config=configs/nb201_cifar10_edd.py --config.model.fused=False
+  python -m binaries.benchmark --config=configs/darts_cifar10_darts.py --pairs=3
+  python -m binaries.benchmark --config=configs/darts_cifar10_edd_pc.py --pairs=3
 
 Builds the config's supernet at its full size (the paper's C=16, N=5 for the
 NB201 configs), runs --warmup pairs (tracing), then times --pairs pairs with the
 config's batch size. The last line printed is one JSON object with
-seconds_per_pair and pairs_per_s (and the settings), for scripts to parse.
+seconds_per_pair, pairs_per_s, peak_rss_mb (the process's peak resident memory,
+so time one config per process to read its own peak) and the settings, for
+scripts to parse.
 """
 
 from binaries import cli  # First: quiets TensorFlow's import-time notices.
@@ -15,6 +19,7 @@ import ast
 import json
 import os
 import platform
+import resource
 import time
 
 from absl import flags
@@ -97,9 +102,11 @@ def main(argv):
   result = dict(
       seconds_per_pair=round(seconds, 4), pairs_per_s=round(1.0 / seconds, 4),
       mean_seconds_per_pair=round(float(np.mean(times[0])), 4), pairs=len(times[0]),
-      batch_size=config.search.batch_size, space=config.space, channels=config.model.channels,
-      cells_per_stage=config.model.cells_per_stage, fused=bool(config.model.get('fused', False)),
-      softmax=config.softmax.kind,
+      peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+      batch_size=config.search.batch_size, space=config.space, method=config.method,
+      channels=config.model.channels, cells_per_stage=config.model.cells_per_stage,
+      layers=config.model.layers, partial_channels=config.model.partial_channels,
+      fused=bool(config.model.get('fused', False)), softmax=config.softmax.kind,
       weight_params=int(sum(np.prod(v.shape) for v in searcher.weight_variables)),
       compare={spec: round(m, 4) for spec, m in zip(_COMPARE.value, medians[1:])},
       tensorflow=tf.__version__, cpus=os.cpu_count(), machine=platform.machine())

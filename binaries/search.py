@@ -19,10 +19,14 @@ from absl import flags
 from binaries import progress as progress_lib
 from edd_tf import nb201_bench
 from edd_tf import search
-from edd_tf import workdir as workdir_lib
 
 _CONFIG = cli.define_config_file('config', None, 'Search config file.', kind='search')
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Checkpoints, TensorBoard events, genotype.json.')
+_ALLOW_CHANGE = flags.DEFINE_bool(
+    'allow_config_change', False,
+    'Continue this workdir\'s search under changed settings (e.g. lower learning rates after a '
+    'NaN) from its last good checkpoint; the change is recorded in config.json. The space, '
+    'method, model, seed and data cannot change.')
 flags.mark_flags_as_required(['config', 'workdir'])
 
 
@@ -30,13 +34,12 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
   config = _CONFIG.value
-  workdir = workdir_lib.prepare(_WORKDIR.value)
   bar = progress_lib.ProgressBar(
       config.search.epochs,
       ('loss', 'acc', 'val_loss', 'val_acc', 'discrete_acc', 'temperature', 'entropy'),
       'discrete_acc')
-  with workdir_lib.Lock(workdir):
-    result = search.run(config, workdir, progress=bar)
+  result = search.run(config, _WORKDIR.value, progress=bar,
+                      allow_config_change=_ALLOW_CHANGE.value)
   last = result['history'][-1]
   print(f"found cell: {result['genotype']}")
   print(f"temperature {last['temperature']:.4g}, E(H(beta)) {last['entropy']:.4f}, "

@@ -16,20 +16,23 @@ from absl import flags
 
 from binaries import progress as progress_lib
 from edd_tf import train
-from edd_tf import workdir as workdir_lib
 
 _CONFIG = cli.define_config_file('config', None, 'Training config file.', kind='train')
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Checkpoints, TensorBoard events, results.json.')
+_ALLOW_CHANGE = flags.DEFINE_bool(
+    'allow_config_change', False,
+    'Continue this workdir\'s training under changed settings (e.g. a lower learning rate after '
+    'a NaN) from its last good checkpoint; recorded in config.json. The network, genotype, model '
+    'and data cannot change.')
 flags.mark_flags_as_required(['config', 'workdir'])
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
   config = _CONFIG.value
-  workdir = workdir_lib.prepare(_WORKDIR.value)
-  with workdir_lib.Lock(workdir):
-    results = train.run(config, workdir, progress=progress_lib.ProgressBar(
-        config.train.epochs, ('loss', 'accuracy', 'test_loss', 'test_accuracy', 'lr'), 'lr'))
+  results = train.run(config, _WORKDIR.value, progress=progress_lib.ProgressBar(
+      config.train.epochs, ('loss', 'accuracy', 'test_loss', 'test_accuracy', 'lr'), 'lr'),
+                       allow_config_change=_ALLOW_CHANGE.value)
   print(f"test accuracy {results['test_accuracy']:.4f} after {results['epochs']} epochs, "
         f"{results['params']:,} params, {results['flops']:,} FLOPs; results in "
         f"{_WORKDIR.value}/results.json")

@@ -173,23 +173,40 @@ def genotype_from_dict(d):
 
 
 def parse_darts(text):
-  """Parses a DARTS genotype from JSON, or a ``Genotype(normal=[...], ...)`` literal."""
+  """Parses a DARTS genotype from JSON, or a ``Genotype(normal=[...], ...)`` literal.
+
+  Raises:
+    ValueError: naming what was expected, for anything else.
+  """
   text = text.strip()
+  expected = ("a DARTS genotype: a Genotype(normal=[('op', input), ...], normal_concat=[...], "
+              "reduce=[...], reduce_concat=[...]) literal or its JSON")
   if text.startswith('Genotype('):
     import ast  # pylint: disable=g-import-not-at-top
-    call = ast.parse(text, mode='eval').body
+    try:
+      call = ast.parse(text, mode='eval').body
+    except SyntaxError as e:
+      raise ValueError(f'{text[:60]!r} is not {expected} (syntax error: {e.msg})') from None
     fields = {kw.arg: kw.value for kw in call.keywords}
     d = {}
     for key in Genotype._fields:
       if key not in fields:
         raise ValueError(f'DARTS genotype literal misses field {key!r}: {text!r}')
       node = fields[key]
-      if isinstance(node, ast.Call) and getattr(node.func, 'id', '') == 'range':
-        d[key] = list(range(*[ast.literal_eval(a) for a in node.args]))
-      else:
-        d[key] = ast.literal_eval(node)
+      try:
+        if isinstance(node, ast.Call) and getattr(node.func, 'id', '') == 'range':
+          d[key] = list(range(*[ast.literal_eval(a) for a in node.args]))
+        else:
+          d[key] = ast.literal_eval(node)
+      except ValueError:
+        raise ValueError(f'field {key!r} of {text[:60]!r} is not a literal; expected '
+                         f'{expected}') from None
     return genotype_from_dict(d)
-  return genotype_from_dict(json.loads(text))
+  try:
+    blob = json.loads(text)
+  except json.JSONDecodeError:
+    raise ValueError(f'{text[:60]!r} is not {expected}') from None
+  return genotype_from_dict(blob)
 
 
 def derive_darts(weights_normal, weights_reduce, op_names=DARTS_OPS, steps=4, multiplier=4,

@@ -81,8 +81,11 @@ def default_config():
       # alpha gradient norm (Table 1 "clip"), 0 = off.
       arch=ml_collections.ConfigDict(dict(
           lr=3e-4, beta1=0.5, beta2=0.999, weight_decay=1e-3, grad_clip=0.0))))
-  # NB201 results table for the found cell: '' = the shipped one, 'none' = off.
-  c.benchmark = ml_collections.ConfigDict(dict(nb201_table=''))
+  # NB201 results table for the found cell: '' = the shipped one (the
+  # cifar10-valid split), 'none' = off; nats_bench = the official NATS-Bench
+  # topology file (needs the optional `nats_bench` package), which adds the
+  # papers' 50k-trained CIFAR-10 test column.
+  c.benchmark = ml_collections.ConfigDict(dict(nb201_table='', nats_bench=''))
   return c
 
 
@@ -93,7 +96,8 @@ EXPERIMENT_FIELDS = ('seed', 'space', 'method', 'model', 'data.name', 'data.sour
 # Fields that may change between a run and its resumption; any other change
 # makes the checkpoint a different experiment.
 RESUMABLE_CHANGES = ('search.epochs', 'search.log_every_steps', 'search.eval_batch_size',
-                     'benchmark.nb201_table', 'data.path', 'data.data_dir', 'data.download')
+                     'benchmark.nb201_table', 'benchmark.nats_bench', 'data.path',
+                     'data.data_dir', 'data.download')
 
 
 def check_config(config):
@@ -163,7 +167,9 @@ class Searcher:
       w, a = config.optim.weights, config.optim.arch
       self.w_opt = optim.sgd(w.lr, w.momentum, w.nesterov, self.weight_variables)
       self.a_opt = optim.adam(a.lr, a.beta1, a.beta2, self.arch_variables)
-    self.pair_step = tf.function(self._pair_step)
+    # No autograph: the steps branch on Python values only, and converting every
+    # nested layer call made tracing a DARTS supernet markedly slower.
+    self.pair_step = tf.function(self._pair_step, autograph=False)
     # reduce_retracing: the last, smaller eval batch must not trace again.
     self.eval_step = tf.function(self._eval_step, reduce_retracing=True)
 
@@ -347,9 +353,6 @@ class SearchTask(loop.Task):
     self.workdir = pathlib.Path(workdir)
     s = config.search
     arrays = data_lib.load_arrays(config.data, 'train')
-    if arrays.info.num_classes < 2:
-      raise ValueError(f'the training data has {arrays.info.num_classes} class; a search needs '
-                       f'at least 2 (config.data)')
     self.train_arrays, self.val_arrays = data_lib.split_for_search(arrays, s.train_portion)
     info = arrays.info
     self.epochs = s.epochs
@@ -367,9 +370,8 @@ class SearchTask(loop.Task):
     self.space = spaces.get_space(config.space)
     self.table = self.space.load_benchmark(config.benchmark)
     strategy = strategy or distribute_lib.make_strategy(config.distribute)
-    if s.batch_size % strategy.num_replicas_in_sync:
-      raise ValueError(f'config.search.batch_size={s.batch_size} must be divisible by the '
-                       f'{strategy.num_replicas_in_sync} replicas')
+    loop.check_data_and_batch(info.num_classes, s.batch_size, strategy,
+                              batch_field='search.batch_size', kind='search')
     keras.utils.set_random_seed(config.seed)
     self.searcher = Searcher(config, info.num_classes, info.image_size, strategy)
     expectation = schedules.expectation_of_alphas(self.searcher.arch_numpy())

@@ -458,9 +458,6 @@ class TrainTask(loop.Task):
                                      config.get('allow_unfinished_search', False))
     self.data = _Data(config)
     self.info = self.data.info
-    if self.info.num_classes < 2:
-      raise ValueError(f'the training data has {self.info.num_classes} class; training needs at '
-                       f'least 2 (config.data)')
     saved_info = self.workdir / DATASET_FILE
     if saved_info.is_file():
       saved = workdir_lib.read_json(saved_info)
@@ -474,9 +471,8 @@ class TrainTask(loop.Task):
     self.epochs = t.epochs
     self.global_batch_size = t.batch_size
     self.strategy = strategy or distribute_lib.make_strategy(config.get('distribute', 'default'))
-    if t.batch_size % self.strategy.num_replicas_in_sync:
-      raise ValueError(f'config.train.batch_size={t.batch_size} must be divisible by the '
-                       f'{self.strategy.num_replicas_in_sync} replicas')
+    loop.check_data_and_batch(self.info.num_classes, t.batch_size, self.strategy,
+                              batch_field='train.batch_size', kind='training run')
     keras.utils.set_random_seed(config.seed)
     with self.strategy.scope():
       self.model = build_model(config, self.genotype, self.info)

@@ -91,6 +91,16 @@ class Task(abc.ABC):
     """The value `run` returns (also when the run had already finished)."""
 
 
+def check_data_and_batch(num_classes, batch_size, strategy, *, batch_field, kind):
+  """Raises ValueError for fewer than 2 classes or a batch the replicas cannot split."""
+  if num_classes < 2:
+    raise ValueError(f'the training data has {num_classes} class; a {kind} needs at least 2 '
+                     f'(config.data)')
+  if batch_size % strategy.num_replicas_in_sync:
+    raise ValueError(f'config.{batch_field}={batch_size} must be divisible by the '
+                     f'{strategy.num_replicas_in_sync} replicas')
+
+
 def open_workdir(path, config_json, *, kind, ignore=(), defaults=None, fixed=(),
                  allow_changes=False):
   """Prepares, locks and checks a workdir; writes config.json. Returns (path, lock).

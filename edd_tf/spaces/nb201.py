@@ -71,6 +71,10 @@ class NB201Space(base.Space):
     return value
 
   def load_benchmark(self, benchmark_config):
+    """The official NATS-Bench file when `nats_bench` is set, else the shipped table."""
+    if benchmark_config.get('nats_bench', ''):
+      from edd_tf import nats_bench  # pylint: disable=g-import-not-at-top
+      return nats_bench.load_benchmark(benchmark_config.nats_bench)
     path = benchmark_config.get('nb201_table', '')
     if path == 'none':
       return None
