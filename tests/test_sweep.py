@@ -230,9 +230,6 @@ def test_report_of_the_sweep_matches_the_runs_genotype_json(resumed, tmp_path):
 @pytest.mark.parametrize('grid, words', [
     ('seed=0;schedule.lamb=0.06', ["unknown config field 'schedule.lamb'", "'schedule.lam'"]),
     ('seed=0;schedule.lam=', ['schedule.lam', 'empty value list']),
-    ('seed=0;softmax.s=100', ['softmax.s=100', 'exactly one of', 'bundle']),
-    ('seed=0;softmax=0,1', ['section', 'bundle']),
-    ('seed=zero', ['zero', 'int']),
 ])
 def test_bad_grids_exit_with_one_error_line_and_run_nothing(tmp_path, grid, words):
   proc = run(sweep_args(tmp_path / 'root', grid=grid))
@@ -243,6 +240,40 @@ def test_bad_grids_exit_with_one_error_line_and_run_nothing(tmp_path, grid, word
   for word in words:
     assert word in line
   assert not (tmp_path / 'root').exists()
+
+
+@pytest.mark.parametrize('grid, fixed, words', [
+    ('softmax.s=0,100', {}, ['run softmax.s=100', 'exactly one of', 'bundle']),
+    ('softmax=0,1', {}, ["'softmax'", 'section', 'bundle']),
+    ('seed=zero', {}, ["'zero'", 'seed', 'int']),
+    ('seed=0', {'search.epohcs': '2'}, ["'search.epohcs' in --set", "'search.epochs'"]),
+    ('seed=0', {'seed': '1'}, ['seed', 'grid axis', '--set']),
+    ('schedule.lam=0.1;sm=a{softmax.kind=plain}|b{schedule.lam=0.2}', {}, ['schedule.lam', 'both']),
+    ('softmax=a{knd=plain}', {}, ["'softmax.knd'", "'softmax.kind'"]),
+])
+def test_plans_that_cannot_run_are_refused(tmp_path, grid, fixed, words):
+  from edd_tf import search  # pylint: disable=g-import-not-at-top
+  with pytest.raises(sweep.SweepError) as e:
+    sweep.plan_sweep(str(ROOT / 'configs' / 'quickstart.py'), sweep.parse_grid(grid), fixed,
+                     tmp_path, check=search.check_config)
+  for word in words:
+    assert word in str(e.value)
+
+
+def test_bundles_set_fields_together_and_may_pick_the_config(tmp_path):
+  grid = sweep.parse_grid('seed=0; softmax=plain{kind=plain, s=0, st=0}|s100{kind=sn, s=100, '
+                          'st=0}; method=darts{config=configs/nb201_cifar10_darts.py}|q{}')
+  plan = sweep.plan_sweep(str(ROOT / 'configs' / 'quickstart.py'), grid, {'search.epochs': '2'},
+                          tmp_path)
+  runs = {r.name: r for r in plan.runs}
+  assert sorted(runs) == ['method=darts,seed=0,softmax=plain', 'method=darts,seed=0,softmax=s100',
+                          'method=q,seed=0,softmax=plain', 'method=q,seed=0,softmax=s100']
+  run = runs['method=darts,seed=0,softmax=s100']
+  assert run.config == str(ROOT / 'configs' / 'nb201_cifar10_darts.py')
+  assert run.overrides == {'seed': '0', 'softmax.kind': 'sn', 'softmax.s': '100',
+                           'softmax.st': '0', 'search.epochs': '2'}
+  assert runs['method=q,seed=0,softmax=plain'].config == str(ROOT / 'configs' / 'quickstart.py')
+  assert '--config.softmax.s=100' in sweep.command(plan, run)
 
 
 def test_failed_runs_are_listed_and_exit_nonzero(tmp_path):
