@@ -42,8 +42,13 @@ def _plan():
   axes = (sweep.parse_grid(_GRID.value) if _GRID.value else
           sweep.read_grid_file(_GRID_FILE.value))
   fixed = sweep.parse_assignments(_SET.value)
-  from edd_tf import search  # pylint: disable=g-import-not-at-top  (TensorFlow: after flag errors)
-  return sweep.plan_sweep(_CONFIG.value, axes, fixed, _ROOT.value, check=search.check_config)
+  return sweep.plan_sweep(_CONFIG.value, axes, fixed, _ROOT.value, check=_check_config)
+
+
+def _check_config(config):
+  """search.check_config, imported late: grid and root errors come before TensorFlow loads."""
+  from edd_tf import search  # pylint: disable=g-import-not-at-top
+  search.check_config(config)
 
 
 def main(argv):
