@@ -16,8 +16,9 @@ cannot share a table (different data, epochs, model size, or fields beyond
 --keys) are refused with one `error:` line naming the fields.
 """
 
+from binaries import cli  # First: quiets TensorFlow's import-time notices.
+
 import pathlib
-import sys
 
 from absl import app
 from absl import flags
@@ -38,12 +39,9 @@ def main(argv):
   if not dirs:
     raise app.UsageError('give one or more directories holding search workdirs')
   out = pathlib.Path(_OUT.value) if _OUT.value else pathlib.Path(dirs[0]) / 'report'
-  try:
-    table = nats_bench.load_benchmark(_NATS_BENCH.value)
-    result = report.write_report(dirs, out, keys=_KEYS.value, benchmark=table,
-                                 tensorboard=_TENSORBOARD.value)
-  except ValueError as e:
-    sys.exit(f'error: {e}')
+  table = nats_bench.load_benchmark(_NATS_BENCH.value)
+  result = report.write_report(dirs, out, keys=_KEYS.value, benchmark=table,
+                               tensorboard=_TENSORBOARD.value)
   for note in result['notes']:
     print(f'note: {note}')
   print(result['report'].read_text().split('\nColumns:')[0].strip())
@@ -52,4 +50,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)

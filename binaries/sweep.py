@@ -14,6 +14,8 @@ applies to every run. Grid syntax: edd_tf/sweep.py. Exits 1 if any run failed,
 listing them.
 """
 
+from binaries import cli  # First: quiets TensorFlow's import-time notices.
+
 import signal
 import sys
 
@@ -34,27 +36,25 @@ _DRY_RUN = flags.DEFINE_boolean('dry_run', False, 'Print the runs and their comm
 flags.mark_flags_as_required(['root'])
 
 
-def _fail(message):
-  sys.exit(f'error: {message}')
-
-
 def _plan():
   if bool(_GRID.value) == bool(_GRID_FILE.value):
-    _fail('give exactly one of --grid and --grid_file')
+    cli.fail('give exactly one of --grid and --grid_file')
   axes = (sweep.parse_grid(_GRID.value) if _GRID.value else
           sweep.read_grid_file(_GRID_FILE.value))
   fixed = sweep.parse_assignments(_SET.value)
-  from edd_tf import search  # pylint: disable=g-import-not-at-top  (TensorFlow: after flag errors)
-  return sweep.plan_sweep(_CONFIG.value, axes, fixed, _ROOT.value, check=search.check_config)
+  return sweep.plan_sweep(_CONFIG.value, axes, fixed, _ROOT.value, check=_check_config)
+
+
+def _check_config(config):
+  """search.check_config, imported late: grid and root errors come before TensorFlow loads."""
+  from edd_tf import search  # pylint: disable=g-import-not-at-top
+  search.check_config(config)
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
-  try:
-    plan = _plan()
-  except sweep.SweepError as e:
-    _fail(e)
+  plan = _plan()
   total = len(plan.runs)
   if _DRY_RUN.value:
     for i, run in enumerate(plan.runs, 1):
@@ -74,10 +74,7 @@ def main(argv):
 
   # A plain `kill` cleans up like Ctrl-C: running searches stop, sweep.json says so.
   signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-  try:
-    manifest = sweep.execute(plan, parallel=_PARALLEL.value, on_event=on_event)
-  except sweep.SweepError as e:
-    _fail(e)
+  manifest = sweep.execute(plan, parallel=_PARALLEL.value, on_event=on_event)
   failed = [r for r in manifest['runs'] if r['status'] == 'failed']
   done = sum(r['status'] == 'finished' for r in manifest['runs'])
   print(f'{done}/{total} runs finished in {plan.root} (sweep.json)')
@@ -85,8 +82,8 @@ def main(argv):
     lines = [f"  {r['name']}: {r['error']} (log: {plan.root / r['name'] / sweep.LOG_NAME})"
              for r in failed]
     print('\n'.join(lines), file=sys.stderr)
-    _fail(f'{len(failed)} of {total} runs failed: {", ".join(r["name"] for r in failed)}')
+    cli.fail(f'{len(failed)} of {total} runs failed: {", ".join(r["name"] for r in failed)}')
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)

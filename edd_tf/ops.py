@@ -123,6 +123,8 @@ class ReLUConvBN(LazyLayer):
   """ReLU -> Conv -> BN (DARTS operations.py, NB201 nor_conv_kxk).
 
   Padding (kernel-1)/2 on both sides as in PyTorch (see module docstring).
+  ``call(x, training, scale=s)`` passes a per-channel ``s`` to the final
+  affine-free BN (see `BatchNorm`), i.e. returns ``s * op(x)`` in one kernel.
   """
 
   def __init__(self, channels, kernel, stride, affine, **kwargs):
@@ -131,8 +133,9 @@ class ReLUConvBN(LazyLayer):
     self.conv = conv(channels, kernel, stride, padding='valid' if stride > 1 else 'same')
     self.bn = batch_norm(affine)
 
-  def call(self, x, training=False):
-    return self.bn(self.conv(pad_symmetric(K.relu(x), self.pad)), training=training)
+  def call(self, x, training=False, scale=None):
+    return self.bn(self.conv(pad_symmetric(K.relu(x), self.pad)), training=training,
+                   scale=scale)
 
 
 class Identity(layers.Layer):
@@ -155,7 +158,10 @@ class Zero(layers.Layer):
 
 
 class FactorizedReduce(LazyLayer):
-  """Halves the resolution with two offset 1x1 stride-2 convs (DARTS)."""
+  """Halves the resolution with two offset 1x1 stride-2 convs (DARTS).
+
+  ``scale=`` as in `ReLUConvBN` (affine=False only).
+  """
 
   def __init__(self, channels, affine, **kwargs):
     super().__init__(**kwargs)
@@ -165,13 +171,13 @@ class FactorizedReduce(LazyLayer):
     self.conv_2 = layers.Conv2D(channels // 2, 1, strides=2, padding='valid', use_bias=False)
     self.bn = batch_norm(affine)
 
-  def call(self, x, training=False):
+  def call(self, x, training=False, scale=None):
     x = K.relu(x)
     # PyTorch's x[:, :, 1:, 1:] with a 1x1 stride-2 conv: pad one row/col at the
     # end so odd and even sizes behave as in the reference.
     shifted = K.pad(x[:, 1:, 1:, :], [[0, 0], [0, 1], [0, 1], [0, 0]])
     y = K.concatenate([self.conv_1(x), self.conv_2(shifted)], axis=-1)
-    return self.bn(y, training=training)
+    return self.bn(y, training=training, scale=scale)
 
 
 class Pool(LazyLayer):
@@ -184,7 +190,8 @@ class Pool(LazyLayer):
   pooled 'valid', so the grid matches PyTorch on even sizes too.
 
   ``bn=True`` appends an affine-free BN, as DARTS' search MixedOp does for every
-  pooling op (reference sect. 3.3); NB201 has none (sect. 2.1).
+  pooling op (reference sect. 3.3); NB201 has none (sect. 2.1). Only then
+  ``call(x, training, scale=s)`` passes a per-channel ``s`` to that BN.
   """
 
   def __init__(self, kind, stride, bn=False, **kwargs):
@@ -197,7 +204,9 @@ class Pool(LazyLayer):
     self.pool = cls(3, strides=stride, padding='same' if stride == 1 else 'valid')
     self.bn = batch_norm(False) if bn else None
 
-  def call(self, x, training=False):
+  def call(self, x, training=False, scale=None):
+    if scale is not None and self.bn is None:
+      raise ValueError('Pool(bn=False) has no BatchNorm to take a scale; build it with bn=True')
     if self.stride == 1:
       y = self.pool(x)
     elif self.kind == 'max':
@@ -205,7 +214,7 @@ class Pool(LazyLayer):
     else:
       ones = K.ones_like(x[:1, :, :, :1])
       y = self.pool(pad_symmetric(x, 1)) / self.pool(pad_symmetric(ones, 1))
-    return self.bn(y, training=training) if self.bn is not None else y
+    return self.bn(y, training=training, scale=scale) if self.bn is not None else y
 
 
 class DepthwiseConv(LazyLayer):
@@ -253,7 +262,8 @@ class SepConv(LazyLayer):
   """DARTS SepConv: two stacked [ReLU, depthwise k x k, 1x1 conv, BN] blocks.
 
   The first depthwise conv has the stride, the second stride 1; padding
-  (k-1)/2 (reference sect. 3.2).
+  (k-1)/2 (reference sect. 3.2). ``scale=`` goes to the last BN (see
+  `ReLUConvBN`).
   """
 
   def __init__(self, channels, kernel, stride, affine, **kwargs):
@@ -265,15 +275,16 @@ class SepConv(LazyLayer):
     self.pw_2 = conv(channels, 1)
     self.bn_2 = batch_norm(affine)
 
-  def call(self, x, training=False):
+  def call(self, x, training=False, scale=None):
     x = self.bn_1(self.pw_1(self.dw_1(K.relu(x))), training=training)
-    return self.bn_2(self.pw_2(self.dw_2(K.relu(x))), training=training)
+    return self.bn_2(self.pw_2(self.dw_2(K.relu(x))), training=training, scale=scale)
 
 
 class DilConv(LazyLayer):
   """DARTS DilConv: ReLU, dilated depthwise k x k (stride s), 1x1 conv, BN.
 
   Padding dilation*(k-1)/2; see `DepthwiseConv` for the strided dilated case.
+  ``scale=`` goes to the BN (see `ReLUConvBN`).
   """
 
   def __init__(self, channels, kernel, stride, dilation, affine, **kwargs):
@@ -282,12 +293,15 @@ class DilConv(LazyLayer):
     self.pw = conv(channels, 1)
     self.bn = batch_norm(affine)
 
-  def call(self, x, training=False):
-    return self.bn(self.pw(self.dw(K.relu(x))), training=training)
+  def call(self, x, training=False, scale=None):
+    return self.bn(self.pw(self.dw(K.relu(x))), training=training, scale=scale)
 
 
 class Conv7x1x7(LazyLayer):
-  """DARTS 'conv_7x1_1x7': ReLU, 1x7 conv (stride (1,s)), 7x1 conv (stride (s,1)), BN."""
+  """DARTS 'conv_7x1_1x7': ReLU, 1x7 conv (stride (1,s)), 7x1 conv (stride (s,1)), BN.
+
+  ``scale=`` goes to the BN (see `ReLUConvBN`).
+  """
 
   def __init__(self, channels, stride, affine, **kwargs):
     super().__init__(**kwargs)
@@ -298,10 +312,10 @@ class Conv7x1x7(LazyLayer):
                                 use_bias=False)
     self.bn = batch_norm(affine)
 
-  def call(self, x, training=False):
+  def call(self, x, training=False, scale=None):
     x = self.conv_1(pad_symmetric(K.relu(x), (0, 3)))
     x = self.conv_2(pad_symmetric(x, (3, 0)))
-    return self.bn(x, training=training)
+    return self.bn(x, training=training, scale=scale)
 
 
 class Noise(LazyLayer):

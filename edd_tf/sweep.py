@@ -351,6 +351,7 @@ def plan_sweep(config, axes, fixed, root, check=None):
   """
   config = resolve_spec(config) if config else None
   root = pathlib.Path(root).resolve()
+  check_root(Plan(root, config, list(axes), dict(fixed), []))  # before any (slow) config import
   base = load_config(config) if config else None
   sections = _sections(base) if base is not None else set()
   loaded = {config: base} if base is not None else {}
@@ -399,9 +400,21 @@ def plan_sweep(config, axes, fixed, root, check=None):
   if len(set(names)) != len(names):
     raise SweepError('two runs get the same workdir name; use labels that differ in letters, '
                      'digits or ._+-')
-  plan = Plan(root, config, list(axes), dict(fixed), runs)
-  check_root(plan)
-  return plan
+  return Plan(root, config, list(axes), dict(fixed), runs)
+
+
+def _identity_text(identity):
+  """'config X, grid a=1,2; b=x{..}, set k=v' of a sweep identity (as in sweep.json)."""
+  axes = []
+  for axis in identity.get('grid') or []:
+    if 'bundles' in axis:
+      axes.append(f"{axis['key']}=" + ' | '.join(
+          f"{label}{{{', '.join(f'{k}={v}' for k, v in fields.items())}}}"
+          for label, fields in axis['bundles'].items()))
+    else:
+      axes.append(f"{axis['key']}={','.join(axis['values'])}")
+  fixed = ' '.join(f'{k}={v}' for k, v in (identity.get('set') or {}).items()) or '-'
+  return f"config {identity.get('config')}, grid {'; '.join(axes)}, --set {fixed}"
 
 
 def check_root(plan):
@@ -414,10 +427,9 @@ def check_root(plan):
   except json.JSONDecodeError as e:
     raise SweepError(f'{path} is not valid JSON ({e}); move it away or use another --root')
   new = plan.identity()
-  diffs = [f'{k}: {old.get(k)!r} here, {new[k]!r} now' for k in new if old.get(k) != new[k]]
-  if diffs:
-    raise SweepError(f'{plan.root} holds a sweep of another config/grid ({"; ".join(diffs)}); '
-                     f'use another --root')
+  if any(old.get(k) != new[k] for k in new):
+    raise SweepError(f'{plan.root} holds a sweep of another config/grid ({_identity_text(old)}), '
+                     f'not of this one ({_identity_text(new)}); use another --root')
 
 
 # ---------------------------------------------------------------------------

@@ -49,11 +49,10 @@ def make_config(**overrides):
   return c
 
 
-def make_run(workdir, table, arch_index, epochs=None, grad_norm=True, done=None, result=None,
-             **overrides):
+def make_run(workdir, table, arch_index, grad_norm=True, done=None, **overrides):
   """A search workdir as search.run leaves it, with made-up but consistent curves."""
   config = make_config(**overrides)
-  epochs = epochs or config['search']['epochs']
+  epochs = config['search']['epochs']
   row = table.lookup(table.archs()[arch_index])
   done = epochs if done is None else done
   history = []
@@ -66,8 +65,8 @@ def make_run(workdir, table, arch_index, epochs=None, grad_norm=True, done=None,
     if grad_norm:
       h['arch_grad_norm'] = 0.5 / e + 0.01 * config['seed']
     history.append(h)
-  result = result or {'space': 'nb201', 'genotype': row['arch'], 'benchmark': row,
-                      'epochs': done, 'history': history}
+  result = {'space': 'nb201', 'genotype': row['arch'], 'benchmark': row, 'epochs': done,
+            'history': history}
   workdir = pathlib.Path(workdir)
   workdir.mkdir(parents=True)
   (workdir / 'config.json').write_text(json.dumps(config))
@@ -150,7 +149,6 @@ def test_markdown_names_the_split_of_every_column(lam_sweep, tmp_path):
 
 
 def test_search_seconds_prefers_the_recorded_total(tmp_path, table):
-  result = None
   run = make_run(tmp_path / 'a', table, 5)
   result = json.loads((run / 'genotype.json').read_text())
   result.update(search_seconds=1234.5, finished=True)
@@ -242,7 +240,8 @@ def test_every_figure_is_a_non_empty_png(lam_sweep, tmp_path):
 def test_fig2a_is_skipped_with_a_note_without_gradient_norms(tmp_path, table):
   make_run(tmp_path / 'a', table, 1, grad_norm=False)
   out = report.write_report([tmp_path], tmp_path / 'out', tensorboard=False, graphviz=False)
-  assert 'fig2a' not in out['figures'] and not (tmp_path / 'out' / 'fig2a_arch_grad_norm.png').exists()
+  assert 'fig2a' not in out['figures']
+  assert not (tmp_path / 'out' / 'fig2a_arch_grad_norm.png').exists()
   assert any('Fig. 2A skipped' in n for n in out['notes'])
   assert 'Fig. 2A skipped' in out['report'].read_text()
 

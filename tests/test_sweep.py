@@ -7,6 +7,7 @@ again; the tests check what that left behind.
 """
 
 import csv
+import fcntl
 import json
 import os
 import pathlib
@@ -107,46 +108,64 @@ def test_unfinished_workdir_states(tmp_path):
 # ---------------------------------------------------------------------------
 
 
-@pytest.fixture(scope='module')
-def resumed(tmp_path_factory):
-  root = tmp_path_factory.mktemp('sweep') / 'lam'
+def kill_and_resume(root):
+  """Starts the sweep, SIGKILLs its process group mid-way, runs it again; returns what it saw."""
   first = subprocess.Popen(sweep_args(root, '--parallel=2'), cwd=ROOT, env=ENV,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                            start_new_session=True)
   deadline = time.time() + 900
   try:
-    while True:
+    while True:  # until one run has finished and another has started
       assert first.poll() is None, 'the sweep ended before it could be killed mid-way'
       assert time.time() < deadline, 'no run finished in time'
       manifest = sweep._read_json(root / sweep.MANIFEST)  # pylint: disable=protected-access
-      if manifest:
-        status = {r['name']: r['status'] for r in manifest['runs']}
-        done = [n for n, s in status.items() if s == 'finished']
-        if done and 'running' in status.values():
-          break
+      status = [r['status'] for r in (manifest or {}).get('runs', [])]
+      if 'finished' in status and 'running' in status:
+        break
       time.sleep(0.2)
   finally:
     os.killpg(first.pid, signal.SIGKILL)
     first.wait()
-  done_before = mtimes(root, done)
+  # What the disk says (a run may finish between the poll and the kill).
+  states = {n: sweep.run_state(root / n) for n in NAMES}
+  done_before = [n for n, s in states.items() if s == 'finished']
   second = run(sweep_args(root, '--parallel=2'))
-  return dict(root=root, done_before=done_before, second=second,
+  return dict(root=str(root), states=states, done_before=mtimes(root, done_before),
+              returncode=second.returncode, stdout=second.stdout, stderr=second.stderr,
               manifest=json.loads((root / sweep.MANIFEST).read_text()))
 
 
+@pytest.fixture(scope='module')
+def resumed(tmp_path_factory):
+  """The killed and resumed sweep, made once per session even with pytest -n (xdist)."""
+  base = tmp_path_factory.getbasetemp()
+  shared = base.parent if os.environ.get('PYTEST_XDIST_WORKER') else base
+  with open(shared / 'sweep_fixture.lock', 'w') as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    cached = shared / 'sweep_fixture.json'
+    if not cached.exists():
+      sweep.write_json(cached, kill_and_resume(shared / 'sweep_fixture' / 'lam'))
+    result = json.loads(cached.read_text())
+  result['root'] = pathlib.Path(result['root'])
+  return result
+
+
 def test_resumed_sweep_finishes_every_run_and_skips_finished_ones(resumed):
-  root, second = resumed['root'], resumed['second']
-  assert second.returncode == 0, second.stderr[-3000:]
+  root = resumed['root']
+  assert resumed['returncode'] == 0, resumed['stderr'][-3000:]
+  done_before = resumed['done_before']
+  assert done_before and len(done_before) < len(NAMES), resumed['states']
   assert sorted(p.name for p in root.iterdir() if p.is_dir()) == NAMES
   assert all(sweep.is_finished(root / n) for n in NAMES)
   # Finished before the kill: not started again, genotype.json untouched.
-  assert mtimes(root, resumed['done_before']) == resumed['done_before']
+  assert mtimes(root, done_before) == done_before
   entries = {r['name']: r for r in resumed['manifest']['runs']}
   for name in NAMES:
     assert entries[name]['status'] == 'finished'
-    assert entries[name]['skipped'] == (name in resumed['done_before'])
-    assert f'{name}: finished before, skipped' in second.stdout or (
-        name not in resumed['done_before'])
+    assert entries[name]['skipped'] == (name in done_before)
+    assert (f'{name}: finished before, skipped' in resumed['stdout']) == (name in done_before)
+  # The interrupted runs resumed (or restarted, if killed in their first epoch).
+  assert any(s in ('partial', 'new') for s in resumed['states'].values())
   log = (root / NAMES[0] / sweep.LOG_NAME).read_text()
   assert '=== sweep' in log and '--config.schedule.lam=0.06' in log
 
@@ -230,9 +249,6 @@ def test_report_of_the_sweep_matches_the_runs_genotype_json(resumed, tmp_path):
 @pytest.mark.parametrize('grid, words', [
     ('seed=0;schedule.lamb=0.06', ["unknown config field 'schedule.lamb'", "'schedule.lam'"]),
     ('seed=0;schedule.lam=', ['schedule.lam', 'empty value list']),
-    ('seed=0;softmax.s=100', ['softmax.s=100', 'exactly one of', 'bundle']),
-    ('seed=0;softmax=0,1', ['section', 'bundle']),
-    ('seed=zero', ['zero', 'int']),
 ])
 def test_bad_grids_exit_with_one_error_line_and_run_nothing(tmp_path, grid, words):
   proc = run(sweep_args(tmp_path / 'root', grid=grid))
@@ -243,6 +259,40 @@ def test_bad_grids_exit_with_one_error_line_and_run_nothing(tmp_path, grid, word
   for word in words:
     assert word in line
   assert not (tmp_path / 'root').exists()
+
+
+@pytest.mark.parametrize('grid, fixed, words', [
+    ('softmax.s=0,100', {}, ['run softmax.s=100', 'exactly one of', 'bundle']),
+    ('softmax=0,1', {}, ["'softmax'", 'section', 'bundle']),
+    ('seed=zero', {}, ["'zero'", 'seed', 'int']),
+    ('seed=0', {'search.epohcs': '2'}, ["'search.epohcs' in --set", "'search.epochs'"]),
+    ('seed=0', {'seed': '1'}, ['seed', 'grid axis', '--set']),
+    ('schedule.lam=0.1;sm=a{softmax.kind=plain}|b{schedule.lam=0.2}', {}, ['schedule.lam', 'both']),
+    ('softmax=a{knd=plain}', {}, ["'softmax.knd'", "'softmax.kind'"]),
+])
+def test_plans_that_cannot_run_are_refused(tmp_path, grid, fixed, words):
+  from edd_tf import search  # pylint: disable=g-import-not-at-top
+  with pytest.raises(sweep.SweepError) as e:
+    sweep.plan_sweep(str(ROOT / 'configs' / 'quickstart.py'), sweep.parse_grid(grid), fixed,
+                     tmp_path, check=search.check_config)
+  for word in words:
+    assert word in str(e.value)
+
+
+def test_bundles_set_fields_together_and_may_pick_the_config(tmp_path):
+  grid = sweep.parse_grid('seed=0; softmax=plain{kind=plain, s=0, st=0}|s100{kind=sn, s=100, '
+                          'st=0}; method=darts{config=configs/nb201_cifar10_darts.py}|q{}')
+  plan = sweep.plan_sweep(str(ROOT / 'configs' / 'quickstart.py'), grid, {'search.epochs': '2'},
+                          tmp_path)
+  runs = {r.name: r for r in plan.runs}
+  assert sorted(runs) == ['method=darts,seed=0,softmax=plain', 'method=darts,seed=0,softmax=s100',
+                          'method=q,seed=0,softmax=plain', 'method=q,seed=0,softmax=s100']
+  run = runs['method=darts,seed=0,softmax=s100']
+  assert run.config == str(ROOT / 'configs' / 'nb201_cifar10_darts.py')
+  assert run.overrides == {'seed': '0', 'softmax.kind': 'sn', 'softmax.s': '100',
+                           'softmax.st': '0', 'search.epochs': '2'}
+  assert runs['method=q,seed=0,softmax=plain'].config == str(ROOT / 'configs' / 'quickstart.py')
+  assert '--config.softmax.s=100' in sweep.command(plan, run)
 
 
 def test_failed_runs_are_listed_and_exit_nonzero(tmp_path):

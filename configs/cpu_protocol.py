@@ -1,0 +1,42 @@
+r"""A CPU-sized NAS-Bench-201 experiment on real CIFAR-10 images (docs/cpu_protocol.md).
+
+The EDD-DARTS recipe (configs/nb201_cifar10_edd.py: sn-softmax st = 1, EDD
+lambda = 0.06) scaled down to fit 9 searches (DARTS-V1 and EDD-DARTS with both
+readings of Eq. 13's entropy, 3 seeds each) into about 2-3 hours on 2 CPU cores:
+all 10,000 shared CIFAR-10 training images (5,000 for the weights, 5,000 for
+the alphas; the paper: 25,000 each), a supernet with C = 8 and one cell per
+stage (the paper: C = 16, five), 25 epochs (the paper: 50) and an alpha
+learning rate of 3e-3 (10x the paper's: the run makes 1,950 alpha steps, the
+paper 19,500).
+
+  python -m binaries.sweep --config=configs/cpu_protocol.py \
+      --grid_file=configs/grids/cpu_protocol.txt --root=/tmp/edd/cpu_protocol
+  python -m binaries.report /tmp/edd/cpu_protocol --out=docs/cpu_protocol
+
+Runtime: one search ~12 minutes on 2 idle cores (78 step pairs of ~0.3 s per
+epoch; the timing is in docs/cpu_protocol.md), the sweep of 9 about 2 hours,
+several times longer on a machine shared with other jobs.
+Expected: not a reproduction of Table 1 (a 50-epoch search of the full
+supernet on 50k images); what the paper predicts at any scale is Fig. 4B's
+effect, EDD's discretized accuracy tracking the supernet's while DARTS-V1's
+stays near chance, and lower entropy of beta under EDD (Fig. 4A). The found
+cells' NB201 accuracies are a noisy read-out at this scale.
+Data: ../shared/data/cifar10 (ImageFolder) beside the checkout; run from the
+repository root, or set --config.data.path.
+"""
+
+from configs import nb201_cifar10_edd
+
+
+def get_config():
+  config = nb201_cifar10_edd.get_config()
+  config.data.source = 'folder'
+  config.data.path = '../shared/data/cifar10'
+  config.data.train_examples = 10000
+  config.model.channels = 8
+  config.model.cells_per_stage = 1
+  config.search.epochs = 25
+  config.search.batch_size = 64
+  config.search.eval_examples = 2000
+  config.optim.arch.lr = 3e-3
+  return config

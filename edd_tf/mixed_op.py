@@ -1,0 +1,375 @@
+"""The search-time mixed operation of one edge: DARTS, PC-DARTS and GDAS.
+
+``MixedOp(op_names, channels, stride)`` holds one candidate op per name (built
+with ``affine=False``, as in every search supernet) and mixes them with
+weights supplied by the caller (the architecture variables live outside the
+model, see supernet.py):
+
+  * DARTS (reference sect. 3.3): ``sum_i w_i * op_i(x)``;
+  * PC-DARTS (sect. 4.1): the same on the first C/K channels only, the other
+    channels bypass the ops, followed by `channel_shuffle`;
+  * GDAS (sect. 2.2/2.6): only the sampled op runs,
+    ``w[k] * op_k(x) + sum_{i != k} w_i`` for the sampled k.
+
+Two paths compute the same values:
+  * the reference path (``fused=False``): ``w_i * op_i(x)`` with every op's
+    own ``call``, as the PyTorch references are written;
+  * the fused path (default): ops that end in an affine-free BatchNorm take
+    their mixing weight as the BN's per-channel scale inside the fused kernel
+    (``ops.BatchNorm(scale=)``) instead of as a separate multiply, and the
+    work that does not depend on the edge (the leading ReLU of the conv ops,
+    the pooling before the pool ops' BN) is done once per input tensor
+    (`SharedInput`). A search cell passes one SharedInput to every edge that
+    leaves the same node, so e.g. a normal DARTS cell runs 5 ReLUs instead of
+    56 and 5 max pools instead of 14 (supernet.FusedNB201SearchCell does the
+    same for NB201).
+"""
+
+import functools
+
+import keras
+from keras import layers
+from keras import ops as K
+import tensorflow as tf
+
+from edd_tf import ops as ops_lib
+
+# Op classes whose last layer is an (affine-free, in search) ops.BatchNorm
+# that accepts `scale=`. ops.Pool qualifies only when built with bn=True.
+_ENDS_IN_BN = (ops_lib.ReLUConvBN, ops_lib.FactorizedReduce, ops_lib.SepConv,
+               ops_lib.DilConv, ops_lib.Conv7x1x7)
+
+
+def takes_scale(op):
+  """Whether ``op(x, scale=s)`` computes ``s * op(x)`` in its final BatchNorm.
+
+  True for ops ending in an affine-free `ops.BatchNorm` (sep/dil convs,
+  ReLUConvBN, FactorizedReduce, conv_7x1_1x7, Pool(bn=True)); the mixing
+  weight is then exact as the BN scale: BN(z) * s == fused BN of z with gamma s.
+  """
+  if isinstance(op, ops_lib.Pool):
+    return op.bn is not None
+  if isinstance(op, _ENDS_IN_BN):
+    bn = op.bn_2 if isinstance(op, ops_lib.SepConv) else op.bn
+    return not bn.affine
+  return False
+
+
+def channel_shuffle(x, groups):
+  """PC-DARTS channel shuffle for NHWC tensors (model_search.py channel_shuffle).
+
+  PyTorch views NCHW ``x`` as (B, groups, C/groups, H, W), swaps axes 1 and 2
+  and flattens back, so output channel ``j * groups + g`` is input channel
+  ``g * (C/groups) + j`` (g < groups, j < C/groups); equivalently
+  ``out[..., o] = x[..., (o % groups) * (C // groups) + o // groups]``.
+  Channels-last: reshape to (..., groups, C/groups), swap the last two axes,
+  flatten: the same permutation of channel indices.
+
+  Args:
+    x: float[B, H, W, C] (any rank >= 2; channels last), C divisible by
+      `groups`.
+    groups: int >= 1.
+
+  Returns:
+    float[B, H, W, C], the channels permuted as above.
+
+  Raises:
+    ValueError: if `groups` < 1 or does not divide C.
+  """
+  c = x.shape[-1]
+  if groups < 1 or c is None or c % groups:
+    raise ValueError(f'channel_shuffle: groups={groups} must be >= 1 and divide the '
+                     f'channel count {c}')
+  if groups == 1:
+    return x
+  rank = x.shape.rank
+  shape = tf.shape(x)
+  y = tf.reshape(x, tf.concat([shape[:-1], [groups, c // groups]], axis=0))
+  y = tf.transpose(y, list(range(rank - 1)) + [rank, rank - 1])
+  return tf.reshape(y, shape)
+
+
+def _pool_part(op, x):
+  """ops.Pool.call without its BatchNorm (the pooling alone)."""
+  if op.stride == 1:
+    return op.pool(x)
+  if op.kind == 'max':
+    return op.pool(ops_lib.pad_symmetric(x, 1, float('-inf')))
+  ones = K.ones_like(x[:1, :, :, :1])
+  return op.pool(ops_lib.pad_symmetric(x, 1)) / op.pool(ops_lib.pad_symmetric(ones, 1))
+
+
+# The ops whose call starts with a ReLU of the input, and their call after
+# that ReLU, ``fn(op, relu_x, training, scale)`` (the same sub-layers as the
+# op's own call in ops.py; test_mixed_op checks that both agree).
+def _sep_conv_after_relu(op, r, training, scale):
+  y = op.bn_1(op.pw_1(op.dw_1(r)), training=training)
+  return op.bn_2(op.pw_2(op.dw_2(K.relu(y))), training=training, scale=scale)
+
+
+def _dil_conv_after_relu(op, r, training, scale):
+  return op.bn(op.pw(op.dw(r)), training=training, scale=scale)
+
+
+def _relu_conv_bn_after_relu(op, r, training, scale):
+  return op.bn(op.conv(ops_lib.pad_symmetric(r, op.pad)), training=training, scale=scale)
+
+
+def _factorized_reduce_after_relu(op, r, training, scale):
+  shifted = K.pad(r[:, 1:, 1:, :], [[0, 0], [0, 1], [0, 1], [0, 0]])
+  y = K.concatenate([op.conv_1(r), op.conv_2(shifted)], axis=-1)
+  return op.bn(y, training=training, scale=scale)
+
+
+def _conv7x1x7_after_relu(op, r, training, scale):
+  y = op.conv_2(ops_lib.pad_symmetric(op.conv_1(ops_lib.pad_symmetric(r, (0, 3))), (3, 0)))
+  return op.bn(y, training=training, scale=scale)
+
+
+AFTER_RELU = {
+    ops_lib.SepConv: _sep_conv_after_relu,
+    ops_lib.DilConv: _dil_conv_after_relu,
+    ops_lib.ReLUConvBN: _relu_conv_bn_after_relu,
+    ops_lib.FactorizedReduce: _factorized_reduce_after_relu,
+    ops_lib.Conv7x1x7: _conv7x1x7_after_relu,
+}
+
+
+class SharedInput:
+  """An edge input and what every edge leaving it can share (fused path).
+
+  ``relu()`` and ``pooled(op)`` are computed on first use and cached, so the
+  edges of one source node run one ReLU for all their conv candidates and
+  one pooling per (kind, stride) for all their pool candidates. Parameter-free
+  and exact: the same tensors the ops would compute themselves.
+  """
+
+  def __init__(self, x):
+    """x: float[B, H, W, C] (for PC-DARTS already the first C/K channels)."""
+    self.x = x
+    self._relu = None
+    self._pooled = {}
+
+  def relu(self):
+    if self._relu is None:
+      self._relu = K.relu(self.x)
+    return self._relu
+
+  def pooled(self, op):
+    """The pooling of ops.Pool `op` (without its BN) applied to x."""
+    key = (op.kind, op.stride)
+    if key not in self._pooled:
+      self._pooled[key] = _pool_part(op, self.x)
+    return self._pooled[key]
+
+
+def strided_zeros(x, stride):
+  """Zeros shaped like the output of a stride-`stride` op on x (the 'none' op).
+
+  Args:
+    x: float[B, H, W, C].
+    stride: int.
+
+  Returns:
+    float[B, ceil(H/stride), ceil(W/stride), C] zeros.
+  """
+  if stride > 1:
+    x = x[:, ::stride, ::stride, :]
+  return tf.zeros_like(x)
+
+
+class MixedOp(ops_lib.LazyLayer):
+  """The mixed operation of one search edge (DARTS / PC-DARTS / GDAS).
+
+  'none' is not built: it contributes w * 0 = 0 to the sum and nothing to any
+  gradient (as supernet.MixedOp). If every candidate is 'none' the output is
+  zeros of the strided shape.
+
+  Attributes:
+    op_names: tuple of the candidate names (column order of `weights`).
+    candidates: list of (column, name, op) for the non-'none' candidates.
+    op_channels: channels the candidate ops see (channels // partial_channels).
+  """
+
+  def __init__(self, op_names, channels, stride, *, pool_bn=False, partial_channels=1,
+               affine=False, fused=True, **kwargs):
+    """Builds the candidate ops.
+
+    Args:
+      op_names: sequence of op names from ops.OPS (one edge's candidates).
+      channels: C, input and output channels of the edge.
+      stride: 1, or 2 on the reduction edges.
+      pool_bn: append an affine-free BN to pooling ops (DARTS model_search.py
+        MixedOp; NB201 has none).
+      partial_channels: K of PC-DARTS; the ops see C // K channels, the rest
+        bypass them. 1 = plain DARTS.
+      affine: BN affine parameters in the candidate ops (False in search).
+      fused: the fused path (mixing weights as BN scales, shared ReLU and
+        pooling); False = the reference path. Same values either way.
+      **kwargs: keras.layers.Layer arguments (name, ...).
+
+    Raises:
+      ValueError: for an empty op list, an unknown op name, or a
+        `partial_channels` that is < 1 or does not divide `channels`.
+    """
+    super().__init__(**kwargs)
+    op_names = tuple(op_names)
+    if not op_names:
+      raise ValueError('MixedOp needs at least one candidate op, got an empty op_names')
+    if not isinstance(partial_channels, int) or partial_channels < 1:
+      raise ValueError(f'model.partial_channels must be an integer >= 1 (1 = plain DARTS, '
+                       f'4 = PC-DARTS CIFAR), got {partial_channels!r}')
+    if channels % partial_channels:
+      raise ValueError(f'model.partial_channels={partial_channels} must divide the channel count '
+                       f'of every edge, got {channels} channels')
+    self.op_names = op_names
+    self.channels = channels
+    self.stride = stride
+    self.partial_channels = partial_channels
+    self.op_channels = channels // partial_channels
+    self.fused = fused
+    self.candidates = []
+    for column, name in enumerate(op_names):
+      if name == 'none':
+        continue
+      if pool_bn and name in ('avg_pool_3x3', 'max_pool_3x3'):
+        # DARTS model_search.py: pooling ops get BatchNorm2d(C, affine=False).
+        op = ops_lib.Pool(name[:3], stride, bn=True, name=f'{name}_{column}')
+      else:
+        op = ops_lib.build_op(name, self.op_channels, stride, affine)
+      self.candidates.append((column, name, op))
+    # PC-DARTS: the bypassed channels of a reduction edge go through
+    # nn.MaxPool2d(2, 2) so that they match the strided ops' output.
+    self.bypass_pool = (layers.MaxPooling2D(2, strides=2, padding='valid')
+                        if partial_channels > 1 and stride > 1 else None)
+    self._candidates_built = False
+
+  def call(self, x, weights, index=None, training=False):
+    """Mixes the candidate ops.
+
+    Args:
+      x: float[B, H, W, C] edge input.
+      weights: float32[num_ops] mixing weights of this edge (column i for
+        op_names[i]).
+      index: optional int32 scalar tensor (GDAS): run only candidate `index`
+        and return ``w[index] * op_index(x) + sum_{i != index} w_i`` (AutoDL
+        forward_gdas; with straight-through one-hot weights the second term
+        is 0 but gives every weight a gradient). The other ops are not run,
+        also in graph mode (tf.switch_case).
+      training: BatchNorm mode.
+
+    Returns:
+      float[B, ceil(H/stride), ceil(W/stride), C].
+    """
+    weights = self.check_inputs(x, weights)
+    head = self.head(x)
+    if index is not None:
+      out = self.sample(head, weights, index, training)
+    elif self.fused:
+      out = self.mix_shared(SharedInput(head), weights, training)
+    else:
+      out = self.mix_reference(head, weights, training)
+    if out is None:
+      out = strided_zeros(head, self.stride)
+    if self.partial_channels == 1:
+      return out
+    return channel_shuffle(K.concatenate([out, self.bypass(x)], axis=-1), self.partial_channels)
+
+  def check_inputs(self, x, weights):
+    """Checks the channel count and the weights' shape; returns the weights tensor."""
+    c = x.shape[-1]
+    if c != self.channels:
+      raise ValueError(f'MixedOp built for {self.channels} channels got an input with {c}')
+    weights = tf.convert_to_tensor(weights)
+    if weights.shape.rank != 1 or weights.shape[0] != len(self.op_names):
+      raise ValueError(f'MixedOp weights must have shape [{len(self.op_names)}] for ops '
+                       f'{self.op_names}, got {weights.shape}')
+    self.build_candidates(x)
+    return weights
+
+  def head(self, x):
+    """The channels that go through the ops (PC-DARTS xtemp = x[:, :C//k])."""
+    return x[..., :self.op_channels] if self.partial_channels > 1 else x
+
+  def bypass(self, x):
+    """PC-DARTS xtemp2 = x[:, C//k:], max-pooled 2x2 on a reduction edge."""
+    rest = x[..., self.op_channels:]
+    return self.bypass_pool(rest) if self.bypass_pool is not None else rest
+
+  def mix_reference(self, x, weights, training):
+    """sum_i w_i * op_i(x) with each op's own call; None if all ops are 'none'."""
+    terms = [K.cast(weights[col], x.dtype) * op(x, training=training)
+             for col, _, op in self.candidates]
+    return tf.add_n(terms) if terms else None
+
+  def mix_shared(self, shared, weights, training):
+    """The fused path: sum_i w_i * op_i(shared.x), None if all ops are 'none'.
+
+    Args:
+      shared: a `SharedInput` of the (head of the) edge input; edges leaving
+        the same node may pass the same one.
+      weights: float32[num_ops].
+      training: BatchNorm mode.
+    """
+    terms = [self.fused_term(op, shared, weights[col], training)
+             for col, _, op in self.candidates]
+    return tf.add_n(terms) if terms else None
+
+  def fused_term(self, op, shared, w, training):
+    """w * op(x) for one candidate, computed on the shared tensors."""
+    x = shared.x
+    scale = None
+    if takes_scale(op):
+      scale = tf.fill([self.op_channels], tf.cast(w, tf.float32))
+    if isinstance(op, ops_lib.Pool):
+      y = shared.pooled(op)
+      if op.bn is not None:
+        return op.bn(y, training=training, scale=scale)
+      return K.cast(w, y.dtype) * y
+    after_relu = AFTER_RELU.get(type(op))
+    if after_relu is not None and scale is not None:
+      with keras.name_scope(op.name, caller=op):
+        return after_relu(op, shared.relu(), training, scale)
+    if isinstance(op, ops_lib.Identity):
+      return K.cast(w, x.dtype) * x
+    if scale is not None:
+      return op(x, training=training, scale=scale)
+    return K.cast(w, x.dtype) * op(x, training=training)
+
+  def build_candidates(self, x):
+    """Creates every candidate's variables through its own call, once.
+
+    Variables must not be created inside a tf.switch_case branch, and the
+    fused path calls the ops' sub-layers directly; so the first call runs
+    each op that has weights once in inference mode (no BN statistics
+    change) on a one-image zero batch, eagerly (tf.init_scope).
+    """
+    if self._candidates_built:
+      return
+    h, w = x.shape[1] or 8, x.shape[2] or 8
+    with tf.init_scope():
+      dummy = tf.zeros([1, h, w, self.op_channels], x.dtype)
+      for _, _, op in self.candidates:
+        if not isinstance(op, (ops_lib.Noise, ops_lib.Identity)):
+          op(dummy, training=False)
+    self._candidates_built = True
+
+  def sample(self, x, weights, index, training):
+    """GDAS: w[index] * op_index(x) + sum_{i != index} w_i, running only op_index."""
+    index = tf.convert_to_tensor(index, tf.int32)
+    ops_by_column = {col: op for col, _, op in self.candidates}
+
+    def branch(col):
+      op = ops_by_column.get(col)
+      if op is None:  # 'none'
+        return strided_zeros(x, self.stride)
+      w = weights[col]
+      if self.fused and takes_scale(op):
+        return op(x, training=training, scale=tf.fill([self.op_channels], tf.cast(w, tf.float32)))
+      return K.cast(w, x.dtype) * op(x, training=training)
+
+    n = len(self.op_names)
+    out = tf.switch_case(index, [functools.partial(branch, col) for col in range(n)])
+    # AutoDL forward_gdas: + hardwts[j] for every j != argmax (a scalar).
+    others = tf.reduce_sum(weights * (1.0 - tf.one_hot(index, n, dtype=weights.dtype)))
+    return out + K.cast(others, out.dtype)
