@@ -2,7 +2,7 @@
 
 The architecture variables live outside the model (as in supernet.py): the
 search method turns them into mixing weights
-``{'normal': float32[14, n_normal_ops], 'reduce': float32[14, n_reduce_ops]}``
+``{'alphas_normal': float32[14, n_normal_ops], 'alphas_reduce': float32[14, n_reduce_ops]}``
 and passes them to ``DartsSupernet.call``. Edge normalisation (PC-DARTS betas,
 reference sect. 4.2) is folded into those weights by the method: node
 ``sum_j beta_j * MixedOp_j(h_j, alpha_j)`` equals the mixed op with weights
@@ -249,8 +249,8 @@ class DartsSupernet(keras.Model):
 
   Stem conv3x3 (stem_multiplier * C) + BN (affine); `layers` search cells
   with reductions (C doubles) at layers//3 and 2*layers//3; global average
-  pool and Dense. All normal cells share ``weights['normal']``, all
-  reduction cells ``weights['reduce']``. Pooling ops get an affine-free BN
+  pool and Dense. All normal cells share ``weights['alphas_normal']``, all
+  reduction cells ``weights['alphas_reduce']``. Pooling ops get an affine-free BN
   (DARTS search MixedOp).
   """
 
@@ -306,24 +306,25 @@ class DartsSupernet(keras.Model):
 
     Args:
       images: float32[B, H, W, 3] normalised images.
-      weights: {'normal': float32[num_edges, n_normal_ops],
-        'reduce': float32[num_edges, n_reduce_ops]} mixing weights.
-      indices: None, or {'normal': int32[num_edges], 'reduce':
+      weights: {'alphas_normal': float32[num_edges, n_normal_ops],
+        'alphas_reduce': float32[num_edges, n_reduce_ops]} mixing weights.
+      indices: None, or {'alphas_normal': int32[num_edges], 'alphas_reduce':
         int32[num_edges]}: run only the sampled op of each edge (GDAS).
       training: BatchNorm mode.
 
     Returns:
       float32[B, num_classes] logits.
     """
-    weights = {key: tf.convert_to_tensor(weights[key]) for key in ('normal', 'reduce')}
-    for key, names in (('normal', self.normal_ops), ('reduce', self.reduce_ops)):
+    weights = {key: tf.convert_to_tensor(weights[key])
+               for key in ('alphas_normal', 'alphas_reduce')}
+    for key, names in (('alphas_normal', self.normal_ops), ('alphas_reduce', self.reduce_ops)):
       expected = (self.num_edges, len(names[0]))
       if tuple(weights[key].shape) != expected:
         raise ValueError(f"weights['{key}'] must have shape {expected}, got "
                          f'{tuple(weights[key].shape)}')
     s0 = s1 = self.stem_bn(self.stem_conv(images), training=training)
     for cell in self.cells:
-      key = 'reduce' if cell.reduction else 'normal'
+      key = 'alphas_reduce' if cell.reduction else 'alphas_normal'
       cell_indices = None if indices is None else indices[key]
       s0, s1 = s1, cell(s0, s1, weights[key], indices=cell_indices, training=training)
     return K.cast(self.classifier(K.mean(s1, axis=(1, 2))), 'float32')

@@ -11,6 +11,7 @@ non-'none' weight is largest, each with that op; where an edge has no 'none'
 (S1, S2, S4) the plain argmax is used, so S4 can select 'noise'.
 """
 
+from edd_tf import darts_supernet
 from edd_tf import genotype as genotype_lib
 from edd_tf.spaces import base
 
@@ -19,32 +20,9 @@ MULTIPLIER = 4
 NUM_EDGES = sum(2 + i for i in range(STEPS))  # 14
 KEYS = ('alphas_normal', 'alphas_reduce')
 
-# RobustDARTS src/spaces.py (reference sect. 5.1), verbatim.
-S1_NORMAL = (
-    ('skip_connect', 'dil_conv_3x3'), ('skip_connect', 'dil_conv_5x5'),
-    ('skip_connect', 'dil_conv_5x5'), ('skip_connect', 'sep_conv_3x3'),
-    ('skip_connect', 'dil_conv_3x3'), ('max_pool_3x3', 'skip_connect'),
-    ('skip_connect', 'sep_conv_3x3'), ('skip_connect', 'sep_conv_3x3'),
-    ('skip_connect', 'dil_conv_3x3'), ('skip_connect', 'sep_conv_3x3'),
-    ('max_pool_3x3', 'skip_connect'), ('skip_connect', 'dil_conv_3x3'),
-    ('dil_conv_3x3', 'dil_conv_5x5'), ('dil_conv_3x3', 'dil_conv_5x5'))
-S1_REDUCE = (
-    ('max_pool_3x3', 'avg_pool_3x3'), ('max_pool_3x3', 'dil_conv_3x3'),
-    ('max_pool_3x3', 'avg_pool_3x3'), ('max_pool_3x3', 'avg_pool_3x3'),
-    ('skip_connect', 'dil_conv_5x5'), ('max_pool_3x3', 'avg_pool_3x3'),
-    ('max_pool_3x3', 'sep_conv_3x3'), ('skip_connect', 'dil_conv_3x3'),
-    ('skip_connect', 'dil_conv_5x5'), ('max_pool_3x3', 'avg_pool_3x3'),
-    ('max_pool_3x3', 'avg_pool_3x3'), ('skip_connect', 'dil_conv_5x5'),
-    ('skip_connect', 'dil_conv_5x5'), ('skip_connect', 'dil_conv_5x5'))
-
-# name -> (normal op lists, reduce op lists), one tuple of op names per edge.
-OP_LISTS = {
-    'darts': ((genotype_lib.DARTS_OPS,) * NUM_EDGES,) * 2,
-    's1': (S1_NORMAL, S1_REDUCE),
-    's2': ((('skip_connect', 'sep_conv_3x3'),) * NUM_EDGES,) * 2,
-    's3': ((('none', 'skip_connect', 'sep_conv_3x3'),) * NUM_EDGES,) * 2,
-    's4': ((('noise', 'sep_conv_3x3'),) * NUM_EDGES,) * 2,
-}
+# name -> (normal op lists, reduce op lists), one tuple of op names per edge;
+# RobustDARTS' lists are data in darts_supernet.py (reference sect. 5.1).
+OP_LISTS = {'darts': darts_supernet.DARTS_SPACE, **darts_supernet.ROBUST_DARTS_SPACES}
 
 EDGES = tuple((node, j) for node in range(2, 2 + STEPS) for j in range(node))
 GROUPS = []
@@ -99,7 +77,6 @@ class DartsSpace(base.Space):
                        f'2*layers//3), got {model_config.layers}')
 
   def build_supernet(self, num_classes, model_config):
-    from edd_tf import darts_supernet  # pylint: disable=g-import-not-at-top
     return darts_supernet.DartsSupernet(
         num_classes, normal_ops=self._ops['alphas_normal'], reduce_ops=self._ops['alphas_reduce'],
         channels=model_config.channels, layers=model_config.layers, steps=STEPS,
