@@ -216,6 +216,7 @@ class DartsSearchCell(ops_lib.LazyLayer):
     k = self.partial_channels
     incoming = {i: [] for i in range(2, self.steps + 2)}
     bypassed = {i: [] for i in range(2, self.steps + 2)}
+    rows = tf.unstack(tf.convert_to_tensor(weights))  # one op, not a slice per edge
     for j in range(self.steps + 1):
       if j >= 2:
         states.append(self._node(incoming[j], bypassed[j], states))
@@ -223,7 +224,7 @@ class DartsSearchCell(ops_lib.LazyLayer):
       shared = mixed_op.SharedInput(self.mixed[self.outgoing[j][0]].head(h))
       for e in self.outgoing[j]:
         edge = self.mixed[e]
-        w = edge.check_inputs(h, weights[e])
+        w = edge.check_inputs(h, rows[e])
         out = edge.mix_shared(shared, w, training)
         if out is not None:
           incoming[self.edges[e][0]].append(out)

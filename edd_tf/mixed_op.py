@@ -102,13 +102,136 @@ def _pool_part(op, x):
 # The ops whose call starts with a ReLU of the input, and their call after
 # that ReLU, ``fn(op, relu_x, training, scale)`` (the same sub-layers as the
 # op's own call in ops.py; test_mixed_op checks that both agree).
+def onednn_enabled():
+  """Whether TensorFlow runs its oneDNN CPU kernels (TF_ENABLE_ONEDNN_OPTS)."""
+  try:
+    from tensorflow.python.util import _pywrap_util_port  # pylint: disable=g-import-not-at-top
+    return bool(_pywrap_util_port.IsMklEnabled())
+  except (ImportError, AttributeError):
+    return False
+
+
+def dilated_depthwise_conv(x, kernel, dilation):
+  """Stride-1 dilated depthwise conv with PyTorch padding d(k-1)/2, no space-to-batch.
+
+  ``tf.nn.depthwise_conv2d(..., dilations=d)`` wraps a plain conv in
+  SpaceToBatch / BatchToSpace, which copies the input and output each way
+  (~10% of a DARTS cell's time). oneDNN's depthwise kernel dilates natively,
+  but its dilated backprop kernels are wrong (TF 2.21), so the gradient is
+  custom: the input gradient of a stride-1 'same' conv with an odd kernel is
+  the same conv of dy with the flipped kernel; the kernel gradient is taken
+  from the space-to-batch formulation (computed only when asked for, e.g. not
+  in an alpha step). Without oneDNN (TF's own kernel has no dilation) this is
+  tf.nn.depthwise_conv2d.
+
+  Args:
+    x: float[B, H, W, C].
+    kernel: float[k, k, C, 1] depthwise kernel, k odd.
+    dilation: int >= 1.
+
+  Returns:
+    float[B, H, W, C].
+  """
+  kernel = tf.convert_to_tensor(kernel)
+  strides, dilations = [1, 1, 1, 1], [1, dilation, dilation, 1]
+  if dilation == 1 or not onednn_enabled():
+    return tf.nn.depthwise_conv2d(x, kernel, strides, 'SAME', dilations=dilations[1:3])
+
+  def native(inputs, filters):
+    return tf.raw_ops.DepthwiseConv2dNative(input=inputs, filter=filters, strides=strides,
+                                            padding='SAME', dilations=dilations)
+
+  @tf.custom_gradient
+  def conv(x, kernel):
+    def grad(dy):
+      dx = native(dy, kernel[::-1, ::-1])
+      # Control dependency: the dataflow executor would otherwise build the
+      # space-to-batch copy of x during the forward pass and keep it.
+      with tf.control_dependencies([dy]), tf.GradientTape() as tape:
+        tape.watch(kernel)
+        y = tf.nn.depthwise_conv2d(tf.identity(x), kernel, strides, 'SAME',
+                                   dilations=dilations[1:3])
+      return dx, tape.gradient(y, kernel, output_gradients=dy)
+    return native(x, kernel), grad
+
+  return conv(x, kernel)
+
+
+def pointwise_bn(x, conv, bn, scale=None, training=False):
+  """``bn(conv(x), scale=scale)`` for a 1x1 conv, not keeping conv(x) for the backward pass.
+
+  A search cell's memory is mostly activations kept for the backward pass;
+  the output of each 1x1 conv (the BN's input) is one of them. Here the
+  gradient recomputes it from x (kept anyway for the conv's kernel gradient):
+  one cheap 1x1 conv more per backward pass, one activation less per block
+  (6 of 14 per DARTS edge). BatchNorm semantics are ops.BatchNorm's (biased
+  variance for normalising, unbiased variance into the moving average with
+  momentum ``bn.momentum``); in inference mode this is just the two layers.
+
+  Args:
+    x: float32[B, H, W, C_in].
+    conv: a built, bias-free keras Conv2D with a 1x1 kernel and stride 1.
+    bn: a built, affine-free ops.BatchNorm.
+    scale: optional float32[C_out] per-channel multiplier (the mixing weight).
+    training: BatchNorm mode.
+
+  Returns:
+    float32[B, H, W, C_out].
+  """
+  if not training or bn.affine or x.dtype != tf.float32:
+    return bn(conv(x), training=training, scale=scale)
+  kernel = tf.convert_to_tensor(conv.kernel)
+  c = kernel.shape[-1]
+  scale = tf.ones([c], tf.float32) if scale is None else tf.cast(scale, tf.float32)
+  eps = bn.epsilon
+
+  @tf.custom_gradient
+  def block(x, kernel, scale):
+    z = tf.nn.conv2d(x, kernel, 1, 'SAME')
+    y, mean, variance, r1, r2, r3 = tf.raw_ops.FusedBatchNormV3(
+        x=z, scale=scale, offset=tf.zeros([c]), mean=tf.constant([]), variance=tf.constant([]),
+        epsilon=eps, is_training=True)
+
+    def grad(dy, *unused):
+      del unused  # mean and variance only feed the moving averages
+      # Recompute z as a MatMul (Grappler would merge an identical Conv2D with
+      # the forward one and keep z alive), and only once dy exists (the
+      # dataflow executor would otherwise run it during the forward pass).
+      with tf.control_dependencies([dy]):
+        z = tf.reshape(tf.matmul(tf.reshape(x, [-1, x.shape[-1]]), kernel[0, 0]), tf.shape(dy))
+      dz, dscale = tf.raw_ops.FusedBatchNormGradV3(
+          y_backprop=dy, x=z, scale=scale, reserve_space_1=r1, reserve_space_2=r2,
+          reserve_space_3=r3, epsilon=eps, is_training=True)[:2]
+      dx = tf.raw_ops.Conv2DBackpropInput(input_sizes=tf.shape(x), filter=kernel,
+                                          out_backprop=dz, strides=[1, 1, 1, 1], padding='SAME')
+      dkernel = tf.raw_ops.Conv2DBackpropFilter(input=x, filter_sizes=tf.shape(kernel),
+                                                out_backprop=dz, strides=[1, 1, 1, 1],
+                                                padding='SAME')
+      return dx, dkernel, dscale
+
+    return (y, tf.stop_gradient(mean), tf.stop_gradient(variance)), grad
+
+  y, mean, variance = block(x, kernel, scale)
+  m = bn.momentum
+  bn.moving_mean.assign(m * bn.moving_mean.value + (1 - m) * mean)
+  bn.moving_variance.assign(m * bn.moving_variance.value + (1 - m) * variance)
+  return y
+
+
+def _depthwise(dw, x):
+  """ops.DepthwiseConv `dw` on x, stride-1 dilated ones without space-to-batch."""
+  if dw.mode == 'same' and dw.dilation > 1 and dw.kernel % 2:
+    return dilated_depthwise_conv(x, dw.conv.kernel, dw.dilation)
+  return dw(x)
+
+
 def _sep_conv_after_relu(op, r, training, scale):
-  y = op.bn_1(op.pw_1(op.dw_1(r)), training=training)
-  return op.bn_2(op.pw_2(op.dw_2(K.relu(y))), training=training, scale=scale)
+  y = pointwise_bn(op.dw_1(r), op.pw_1, op.bn_1, training=training)
+  return pointwise_bn(op.dw_2(K.relu(y)), op.pw_2, op.bn_2, scale, training)
 
 
 def _dil_conv_after_relu(op, r, training, scale):
-  return op.bn(op.pw(op.dw(r)), training=training, scale=scale)
+  return pointwise_bn(_depthwise(op.dw, r), op.pw, op.bn, scale, training)
 
 
 def _relu_conv_bn_after_relu(op, r, training, scale):
@@ -311,19 +434,34 @@ class MixedOp(ops_lib.LazyLayer):
       weights: float32[num_ops].
       training: BatchNorm mode.
     """
-    terms = [self.fused_term(op, shared, weights[col], training)
+    if not self.candidates:
+      return None
+    # One Unpack (and one BroadcastTo for the BN scales) per edge instead of
+    # a slice and a fill per candidate: fewer graph nodes to trace and run.
+    columns = tf.unstack(weights)
+    scales = None
+    if any(takes_scale(op) for _, _, op in self.candidates):
+      scales = tf.unstack(tf.broadcast_to(tf.cast(weights, tf.float32)[:, None],
+                                          [len(self.op_names), self.op_channels]))
+    terms = [self.fused_term(op, shared, columns[col],
+                             scales[col] if takes_scale(op) else None, training)
              for col, _, op in self.candidates]
-    return tf.add_n(terms) if terms else None
+    return terms[0] if len(terms) == 1 else tf.add_n(terms)
 
-  def fused_term(self, op, shared, w, training):
-    """w * op(x) for one candidate, computed on the shared tensors."""
+  def fused_term(self, op, shared, w, scale, training):
+    """w * op(x) for one candidate, computed on the shared tensors.
+
+    Args:
+      op: the candidate.
+      shared: the `SharedInput`.
+      w: float32 scalar mixing weight.
+      scale: float32[op_channels] filled with w if `takes_scale(op)`, else None.
+      training: BatchNorm mode.
+    """
     x = shared.x
-    scale = None
-    if takes_scale(op):
-      scale = tf.fill([self.op_channels], tf.cast(w, tf.float32))
     if isinstance(op, ops_lib.Pool):
       y = shared.pooled(op)
-      if op.bn is not None:
+      if scale is not None:
         return op.bn(y, training=training, scale=scale)
       return K.cast(w, y.dtype) * y
     after_relu = AFTER_RELU.get(type(op))
