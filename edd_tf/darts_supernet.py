@@ -173,6 +173,7 @@ class DartsSearchCell(ops_lib.LazyLayer):
     else:
       self.preprocess0 = ops_lib.ReLUConvBN(channels, 1, 1, affine=False)
     self.preprocess1 = ops_lib.ReLUConvBN(channels, 1, 1, affine=False)
+    self._preprocess_built = False
     self.mixed = [
         mixed_op.MixedOp(names, channels, 2 if reduction and j < 2 else 1, pool_bn=True,
                          partial_channels=partial_channels, fused=fused,
@@ -192,9 +193,15 @@ class DartsSearchCell(ops_lib.LazyLayer):
     Returns:
       float[B, H', W', multiplier * C], H' = H/2 in a reduction cell.
     """
-    states = [self.preprocess0(s0, training=training), self.preprocess1(s1, training=training)]
     if self.fused and indices is None:
+      if not self._preprocess_built:
+        for layer, s in ((self.preprocess0, s0), (self.preprocess1, s1)):
+          mixed_op.build_eagerly(layer, [1] + [d or 8 for d in s.shape[1:]], s.dtype)
+        self._preprocess_built = True
+      states = [mixed_op.fused_call(self.preprocess0, mixed_op.SharedInput(s0), training),
+                mixed_op.fused_call(self.preprocess1, mixed_op.SharedInput(s1), training)]
       return self._call_per_source(states, weights, training)
+    states = [self.preprocess0(s0, training=training), self.preprocess1(s1, training=training)]
     for start, end in edge_groups(self.steps):
       terms = []
       for k in range(start, end):

@@ -1,5 +1,10 @@
 """Tests for edd_tf.mixed_op: shapes, PC-DARTS, fused == reference, GDAS sampling."""
 
+import os
+import pathlib
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -168,11 +173,11 @@ def test_unknown_op_and_bad_weights_raise():
 FUSABLE_OPS = tuple(name for name in ALL_OPS if name != 'noise')
 
 
-@pytest.mark.parametrize('stride,k', [(1, 1), (2, 1), (1, 2), (2, 4)])
-def test_fused_path_equals_reference_path_in_training(stride, k):
+@pytest.mark.parametrize('stride,k,size', [(1, 1, 8), (2, 1, 8), (1, 2, 8), (2, 4, 8), (2, 1, 7)])
+def test_fused_path_equals_reference_path_in_training(stride, k, size):
   names = genotype.DARTS_OPS + ('nor_conv_1x1', 'nor_conv_3x3', 'conv_7x1_1x7', 'sep_conv_7x7')
   fused, reference = _pair(names, 8, stride, pool_bn=True, partial_channels=k)
-  x = _x([4, 8, 8, 8], seed=3)
+  x = _x([4, size, size, 8], seed=3)
   w = _weights(len(names), seed=4)
   with tf.GradientTape(persistent=True) as tape:
     tape.watch([x, w])
@@ -254,3 +259,62 @@ def test_gdas_value_adds_the_other_weights_and_handles_none():
   y = op(x, w, index=tf.constant(1), training=True)
   skip = op.candidates[0][2](x, training=True).numpy()
   np.testing.assert_allclose(y, 0.75 * skip + 0.25, rtol=1e-5, atol=1e-6)
+
+
+def test_pointwise_bn_equals_conv_then_bn_with_gradients_and_stats():
+  conv_a, bn_a = ops.conv(6, 1), ops.batch_norm(False)
+  conv_b, bn_b = ops.conv(6, 1), ops.batch_norm(False)
+  x = _x([4, 5, 5, 3])
+  bn_a(conv_a(x))
+  bn_b(conv_b(x))
+  conv_b.kernel.assign(conv_a.kernel)
+  scale = tf.fill([6], 0.3)
+  with tf.GradientTape(persistent=True) as tape:
+    tape.watch([x, scale])
+    y_a = mixed_op.pointwise_bn(x, conv_a.kernel, bn_a, scale, training=True)
+    y_b = bn_b(conv_b(x), training=True, scale=scale)
+    loss_a, loss_b = tf.reduce_sum(tf.sin(y_a)), tf.reduce_sum(tf.sin(y_b))
+  np.testing.assert_allclose(y_a, y_b, rtol=1e-5, atol=1e-6)
+  for a, b in zip(tape.gradient(loss_a, [x, scale, conv_a.kernel]),
+                  tape.gradient(loss_b, [x, scale, conv_b.kernel])):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+  for a, b in ((bn_a.moving_mean, bn_b.moving_mean), (bn_a.moving_variance, bn_b.moving_variance)):
+    np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-6)
+
+
+_ONEDNN_DILATED_CHECK = r'''
+import numpy as np, tensorflow as tf
+from edd_tf import mixed_op
+assert mixed_op.onednn_enabled()
+for k, size in ((3, 8), (5, 9)):
+  x, w = tf.random.normal([2, size, size, 8]), tf.random.normal([k, k, 8, 1])
+  def run(conv):
+    with tf.GradientTape() as tape:
+      tape.watch([x, w])
+      y = conv(x, w)
+      loss = tf.reduce_sum(y * tf.sin(y))
+    return [y] + tape.gradient(loss, [x, w])
+  ref = run(lambda x, w: tf.nn.depthwise_conv2d(x, w, [1, 1, 1, 1], 'SAME', dilations=[2, 2]))
+  for got in (run(lambda x, w: mixed_op.dilated_depthwise_conv(x, w, 2)),
+              tf.function(lambda: run(lambda x, w: mixed_op.dilated_depthwise_conv(x, w, 2)))()):
+    for a, b in zip(got, ref):
+      np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+print('ok')
+'''
+
+
+def test_dilated_depthwise_conv_under_onednn_matches_tf(tmp_path):
+  # oneDNN is chosen when TensorFlow is imported, hence a subprocess.
+  root = pathlib.Path(__file__).resolve().parents[1]
+  env = dict(os.environ, TF_ENABLE_ONEDNN_OPTS='1', TF_CPP_MIN_LOG_LEVEL='2',
+             PYTHONPATH=str(root))
+  result = subprocess.run([sys.executable, '-c', _ONEDNN_DILATED_CHECK], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+  assert result.returncode == 0 and result.stdout.strip().endswith('ok'), result.stderr[-2000:]
+
+
+def test_dilated_depthwise_conv_without_onednn_is_tf_conv():
+  x, w = _x([2, 7, 7, 4]), _x([3, 3, 4, 1], seed=2)
+  np.testing.assert_allclose(
+      mixed_op.dilated_depthwise_conv(x, w, 2),
+      tf.nn.depthwise_conv2d(x, w, [1, 1, 1, 1], 'SAME', dilations=[2, 2]), rtol=1e-5, atol=1e-5)
