@@ -36,6 +36,7 @@ from absl import flags
 _VARIANT = flags.DEFINE_enum('variant', 'both', ['both', 'darts', 'pcdarts'], 'What to time.')
 _PAIRS = flags.DEFINE_integer('pairs', 3, 'Timed step pairs.')
 _WARMUP = flags.DEFINE_integer('warmup', 1, 'Untimed step pairs (tracing).')
+_BATCH = flags.DEFINE_integer('batch', 0, 'Override the variant\'s batch size (0: keep it).')
 _REFERENCE = flags.DEFINE_bool('compare_reference', False,
                                'Time the unfused reference MixedOp path (fused=False).')
 
@@ -45,6 +46,10 @@ VARIANTS = {
 }
 
 
+def _peak_rss_gb():
+  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
+
+
 def _run_variant(name):
   """Builds the supernet, times the pairs, returns the result dict."""
   import keras  # pylint: disable=g-import-not-at-top
@@ -52,9 +57,10 @@ def _run_variant(name):
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
   from edd_tf import darts_supernet  # pylint: disable=g-import-not-at-top
+  from edd_tf import mixed_op  # pylint: disable=g-import-not-at-top
 
   settings = VARIANTS[name]
-  batch, k = settings['batch'], settings['partial_channels']
+  batch, k = _BATCH.value or settings['batch'], settings['partial_channels']
   normal_ops, reduce_ops = darts_supernet.DARTS_SPACE
   model = darts_supernet.DartsSupernet(10, normal_ops=normal_ops, reduce_ops=reduce_ops,
                                        channels=16, layers=8, partial_channels=k,
@@ -105,10 +111,12 @@ def _run_variant(name):
     a_opt.apply_gradients(zip(tape.gradient(loss_a, arch_vars), arch_vars))
     return loss_w, loss_a
 
+  peak_before_steps = _peak_rss_gb()
   start = time.perf_counter()
   for _ in range(_WARMUP.value):
     [float(v) for v in pair(train, val)]
   warmup = time.perf_counter() - start
+  peak_after_warmup = _peak_rss_gb()
   times, cpu_times = [], []
   for _ in range(_PAIRS.value):
     start, cpu_start = time.perf_counter(), time.process_time()
@@ -120,7 +128,10 @@ def _run_variant(name):
               times=[round(t, 3) for t in times],
               cpu_seconds_per_pair=round(statistics.median(cpu_times), 3),
               warmup_s=round(warmup, 1),
-              peak_rss_gb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
+              peak_rss_gb=round(_peak_rss_gb(), 2),
+              peak_rss_before_steps_gb=round(peak_before_steps, 2),
+              peak_rss_after_warmup_gb=round(peak_after_warmup, 2),
+              onednn=mixed_op.onednn_enabled(),
               weights=int(sum(np.prod(v.shape) for v in model.trainable_variables)),
               tensorflow=tf.__version__, cpus=os.cpu_count())
 
@@ -133,7 +144,7 @@ def main(argv):
   for name in VARIANTS:  # one process each: ru_maxrss is a per-process peak
     args = [sys.executable, '-m', 'benchmarks.darts_supernet_step', f'--variant={name}',
             f'--pairs={_PAIRS.value}', f'--warmup={_WARMUP.value}',
-            f'--compare_reference={_REFERENCE.value}']
+            f'--compare_reference={_REFERENCE.value}', f'--batch={_BATCH.value}']
     out = subprocess.run(args, check=True, capture_output=True, text=True).stdout
     print(out.strip().splitlines()[-1], flush=True)
 

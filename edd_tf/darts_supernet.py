@@ -173,6 +173,7 @@ class DartsSearchCell(ops_lib.LazyLayer):
     else:
       self.preprocess0 = ops_lib.ReLUConvBN(channels, 1, 1, affine=False)
     self.preprocess1 = ops_lib.ReLUConvBN(channels, 1, 1, affine=False)
+    self._preprocess_built = False
     self.mixed = [
         mixed_op.MixedOp(names, channels, 2 if reduction and j < 2 else 1, pool_bn=True,
                          partial_channels=partial_channels, fused=fused,
@@ -192,9 +193,15 @@ class DartsSearchCell(ops_lib.LazyLayer):
     Returns:
       float[B, H', W', multiplier * C], H' = H/2 in a reduction cell.
     """
-    states = [self.preprocess0(s0, training=training), self.preprocess1(s1, training=training)]
     if self.fused and indices is None:
+      if not self._preprocess_built:
+        for layer, s in ((self.preprocess0, s0), (self.preprocess1, s1)):
+          mixed_op.build_eagerly(layer, [1] + [d or 8 for d in s.shape[1:]], s.dtype)
+        self._preprocess_built = True
+      states = [mixed_op.fused_call(self.preprocess0, mixed_op.SharedInput(s0), training),
+                mixed_op.fused_call(self.preprocess1, mixed_op.SharedInput(s1), training)]
       return self._call_per_source(states, weights, training)
+    states = [self.preprocess0(s0, training=training), self.preprocess1(s1, training=training)]
     for start, end in edge_groups(self.steps):
       terms = []
       for k in range(start, end):
@@ -216,6 +223,7 @@ class DartsSearchCell(ops_lib.LazyLayer):
     k = self.partial_channels
     incoming = {i: [] for i in range(2, self.steps + 2)}
     bypassed = {i: [] for i in range(2, self.steps + 2)}
+    rows = tf.unstack(tf.convert_to_tensor(weights))  # one op, not a slice per edge
     for j in range(self.steps + 1):
       if j >= 2:
         states.append(self._node(incoming[j], bypassed[j], states))
@@ -223,7 +231,7 @@ class DartsSearchCell(ops_lib.LazyLayer):
       shared = mixed_op.SharedInput(self.mixed[self.outgoing[j][0]].head(h))
       for e in self.outgoing[j]:
         edge = self.mixed[e]
-        w = edge.check_inputs(h, weights[e])
+        w = edge.check_inputs(h, rows[e])
         out = edge.mix_shared(shared, w, training)
         if out is not None:
           incoming[self.edges[e][0]].append(out)

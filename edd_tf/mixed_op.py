@@ -22,7 +22,10 @@ Two paths compute the same values:
     (`SharedInput`). A search cell passes one SharedInput to every edge that
     leaves the same node, so e.g. a normal DARTS cell runs 5 ReLUs instead of
     56 and 5 max pools instead of 14 (supernet.FusedNB201SearchCell does the
-    same for NB201).
+    same for NB201). Two more exact rewrites save memory and time: the
+    1x1 conv + BN of the conv ops keep only the conv's input for the backward
+    pass (`pointwise_bn`), and under oneDNN stride-1 dilated depthwise convs
+    run without space-to-batch copies (`dilated_depthwise_conv`).
 """
 
 import functools
@@ -99,31 +102,224 @@ def _pool_part(op, x):
   return op.pool(ops_lib.pad_symmetric(x, 1)) / op.pool(ops_lib.pad_symmetric(ones, 1))
 
 
+def onednn_enabled():
+  """Whether TensorFlow runs its oneDNN CPU kernels (TF_ENABLE_ONEDNN_OPTS)."""
+  try:
+    from tensorflow.python.util import _pywrap_util_port  # pylint: disable=g-import-not-at-top
+    return bool(_pywrap_util_port.IsMklEnabled())
+  except (ImportError, AttributeError):
+    return False
+
+
+def dilated_depthwise_conv(x, kernel, dilation):
+  """Stride-1 dilated depthwise conv with PyTorch padding d(k-1)/2, no space-to-batch.
+
+  ``tf.nn.depthwise_conv2d(..., dilations=d)`` wraps a plain conv in
+  SpaceToBatch / BatchToSpace, which copies the input and output each way
+  (~10% of a DARTS cell's time). oneDNN's depthwise kernel dilates natively,
+  but its dilated backprop kernels are wrong (TF 2.21), so the gradient is
+  custom: the input gradient of a stride-1 'same' conv with an odd kernel is
+  the same conv of dy with the flipped kernel; the kernel gradient is taken
+  from the space-to-batch formulation (computed only when asked for, e.g. not
+  in an alpha step). Without oneDNN (TF's own kernel has no dilation) this is
+  tf.nn.depthwise_conv2d.
+
+  Args:
+    x: float[B, H, W, C].
+    kernel: float[k, k, C, 1] depthwise kernel, k odd.
+    dilation: int >= 1.
+
+  Returns:
+    float[B, H, W, C].
+  """
+  kernel = tf.convert_to_tensor(kernel)
+  strides, dilations = [1, 1, 1, 1], [1, dilation, dilation, 1]
+  if dilation == 1 or not onednn_enabled():
+    return tf.nn.depthwise_conv2d(x, kernel, strides, 'SAME', dilations=dilations[1:3])
+
+  def native(inputs, filters):
+    return tf.raw_ops.DepthwiseConv2dNative(input=inputs, filter=filters, strides=strides,
+                                            padding='SAME', dilations=dilations)
+
+  @tf.custom_gradient
+  def conv(x, kernel):
+    def grad(dy):
+      dx = native(dy, kernel[::-1, ::-1])
+      # Control dependency: the dataflow executor would otherwise build the
+      # space-to-batch copy of x during the forward pass and keep it.
+      with tf.control_dependencies([dy]), tf.GradientTape() as tape:
+        tape.watch(kernel)
+        y = tf.nn.depthwise_conv2d(tf.identity(x), kernel, strides, 'SAME',
+                                   dilations=dilations[1:3])
+      return dx, tape.gradient(y, kernel, output_gradients=dy)
+    return native(x, kernel), grad
+
+  return conv(x, kernel)
+
+
+def pointwise_bn(x, kernel, bn, scale=None, training=False):
+  """``bn(conv1x1(x, kernel), scale=scale)``, not keeping the conv's output for the backward pass.
+
+  A search cell's memory is mostly activations kept for the backward pass;
+  the output of each 1x1 conv (the BN's input) is one of them. Here the
+  gradient recomputes it from x (kept anyway for the kernel's gradient): one
+  cheap 1x1 conv more per backward pass, one activation less per block (6 of
+  14 per DARTS edge). BatchNorm semantics are ops.BatchNorm's (biased
+  variance for normalising, unbiased variance into the moving average with
+  momentum ``bn.momentum``); in inference mode this is just conv then BN.
+
+  Args:
+    x: float32[B, H, W, C_in].
+    kernel: float32[1, 1, C_in, C_out] bias-free 1x1 conv kernel (stride 1).
+    bn: a built, affine-free ops.BatchNorm.
+    scale: optional float32[C_out] per-channel multiplier (the mixing weight).
+    training: BatchNorm mode.
+
+  Returns:
+    float32[B, H, W, C_out].
+  """
+  kernel = tf.convert_to_tensor(kernel)
+  if not training or bn.affine or x.dtype != tf.float32:
+    return bn(tf.nn.conv2d(x, tf.cast(kernel, x.dtype), 1, 'SAME'), training=training,
+              scale=scale)
+  c = kernel.shape[-1]
+  scale = tf.ones([c], tf.float32) if scale is None else tf.cast(scale, tf.float32)
+  eps = bn.epsilon
+
+  @tf.custom_gradient
+  def block(x, kernel, scale):
+    z = tf.nn.conv2d(x, kernel, 1, 'SAME')
+    y, mean, variance, r1, r2, r3 = tf.raw_ops.FusedBatchNormV3(
+        x=z, scale=scale, offset=tf.zeros([c]), mean=tf.constant([]), variance=tf.constant([]),
+        epsilon=eps, is_training=True)
+
+    def grad(dy, *unused):
+      del unused  # mean and variance only feed the moving averages
+      # Recompute z as a MatMul (Grappler would merge an identical Conv2D with
+      # the forward one and keep z alive), and only once dy exists (the
+      # dataflow executor would otherwise run it during the forward pass).
+      with tf.control_dependencies([dy]):
+        z = tf.reshape(tf.matmul(tf.reshape(x, [-1, x.shape[-1]]), kernel[0, 0]), tf.shape(dy))
+      dz, dscale = tf.raw_ops.FusedBatchNormGradV3(
+          y_backprop=dy, x=z, scale=scale, reserve_space_1=r1, reserve_space_2=r2,
+          reserve_space_3=r3, epsilon=eps, is_training=True)[:2]
+      dx = tf.raw_ops.Conv2DBackpropInput(input_sizes=tf.shape(x), filter=kernel,
+                                          out_backprop=dz, strides=[1, 1, 1, 1], padding='SAME')
+      dkernel = tf.raw_ops.Conv2DBackpropFilter(input=x, filter_sizes=tf.shape(kernel),
+                                                out_backprop=dz, strides=[1, 1, 1, 1],
+                                                padding='SAME')
+      return dx, dkernel, dscale
+
+    return (y, tf.stop_gradient(mean), tf.stop_gradient(variance)), grad
+
+  y, mean, variance = block(x, kernel, scale)
+  m = bn.momentum
+  bn.moving_mean.assign(m * bn.moving_mean.value + (1 - m) * mean)
+  bn.moving_variance.assign(m * bn.moving_variance.value + (1 - m) * variance)
+  return y
+
+
+class SharedInput:
+  """An edge input and what every edge leaving it can share (fused path).
+
+  Everything is computed on first use and cached, so the edges of one source
+  node run one ReLU for all their conv candidates, one pooling per (kind,
+  stride) for all their pool candidates, one subsampling of the ReLU for
+  their stride-2 dilated convs and one space-to-depth for their
+  FactorizedReduce ops. The backward pass then sums the edges' gradients
+  before one ReluGrad / MaxPoolGrad / StridedSliceGrad per source. All exact:
+  the same tensors the ops compute themselves.
+  """
+
+  def __init__(self, x):
+    """x: float[B, H, W, C] (for PC-DARTS already the first C/K channels)."""
+    self.x = x
+    self._cache = {}
+
+  def _get(self, key, fn):
+    if key not in self._cache:
+      self._cache[key] = fn()
+    return self._cache[key]
+
+  def relu(self):
+    """relu(x): the first layer of every conv op."""
+    return self._get('relu', lambda: K.relu(self.x))
+
+  def pooled(self, op):
+    """The pooling of ops.Pool `op` (without its BN) applied to x."""
+    return self._get(('pool', op.kind, op.stride), lambda: _pool_part(op, self.x))
+
+  def relu_subsampled(self, stride):
+    """relu(x)[:, ::stride, ::stride, :]."""
+    return self._get(('sub', stride), lambda: self.relu()[:, ::stride, ::stride, :])
+
+  def relu_space_to_depth(self):
+    """space_to_depth(relu(x), 2): [B, H/2, W/2, 4C], channel (2 dy + dx) * C + c."""
+    return self._get('s2d', lambda: tf.nn.space_to_depth(self.relu(), 2))
+
+
+def _depthwise(dw, shared):
+  """ops.DepthwiseConv `dw` on relu(x), computed without copies of the input.
+
+  Stride-1 dilated convs run without space-to-batch (`dilated_depthwise_conv`).
+  A strided dilated conv with the padding a multiple of the stride (DARTS'
+  dil_conv in reduction cells: s = d = 2) reads only ``pad(x, p)[::s, ::s]
+  == pad(x[::s, ::s], p/s)``, and x[::s, ::s] is shared by the source's edges.
+  """
+  if dw.mode == 'same' and dw.dilation > 1 and dw.kernel % 2:
+    return dilated_depthwise_conv(shared.relu(), dw.conv.kernel, dw.dilation)
+  if dw.mode == 'subsample_input' and dw.pad % dw.stride == 0:
+    return dw.conv(ops_lib.pad_symmetric(shared.relu_subsampled(dw.stride), dw.pad // dw.stride))
+  return dw(shared.relu())
+
+
 # The ops whose call starts with a ReLU of the input, and their call after
-# that ReLU, ``fn(op, relu_x, training, scale)`` (the same sub-layers as the
-# op's own call in ops.py; test_mixed_op checks that both agree).
-def _sep_conv_after_relu(op, r, training, scale):
-  y = op.bn_1(op.pw_1(op.dw_1(r)), training=training)
-  return op.bn_2(op.pw_2(op.dw_2(K.relu(y))), training=training, scale=scale)
+# that ReLU, ``fn(op, shared, training, scale)`` on the `SharedInput` of x
+# (the same sub-layers and values as the op's own call in ops.py;
+# test_mixed_op checks that both agree).
+def _sep_conv_after_relu(op, shared, training, scale):
+  y = pointwise_bn(_depthwise(op.dw_1, shared), op.pw_1.kernel, op.bn_1, training=training)
+  return pointwise_bn(op.dw_2(K.relu(y)), op.pw_2.kernel, op.bn_2, scale, training)
 
 
-def _dil_conv_after_relu(op, r, training, scale):
-  return op.bn(op.pw(op.dw(r)), training=training, scale=scale)
+def _dil_conv_after_relu(op, shared, training, scale):
+  return pointwise_bn(_depthwise(op.dw, shared), op.pw.kernel, op.bn, scale, training)
 
 
-def _relu_conv_bn_after_relu(op, r, training, scale):
-  return op.bn(op.conv(ops_lib.pad_symmetric(r, op.pad)), training=training, scale=scale)
+def _relu_conv_bn_after_relu(op, shared, training, scale):
+  if op.conv.kernel.shape[:2] == (1, 1) and op.conv.strides == (1, 1):
+    return pointwise_bn(shared.relu(), op.conv.kernel, op.bn, scale, training)
+  return op.bn(op.conv(ops_lib.pad_symmetric(shared.relu(), op.pad)), training=training,
+               scale=scale)
 
 
-def _factorized_reduce_after_relu(op, r, training, scale):
-  shifted = K.pad(r[:, 1:, 1:, :], [[0, 0], [0, 1], [0, 1], [0, 0]])
-  y = K.concatenate([op.conv_1(r), op.conv_2(shifted)], axis=-1)
-  return op.bn(y, training=training, scale=scale)
+def _factorized_reduce_after_relu(op, shared, training, scale):
+  """FactorizedReduce as one 1x1 conv of space_to_depth(relu(x)) (even sizes).
+
+  conv_1 (1x1, stride 2) reads the pixels (2i, 2j) of relu(x), conv_2 on the
+  shifted input the pixels (2i+1, 2j+1): the channel blocks 0 and 3 of
+  space_to_depth(relu(x), 2). One conv with a block kernel gives their
+  concatenation directly: no slice, pad or concat (whose gradients copy
+  full-size tensors), and the space-to-depth is shared by the source's edges.
+  """
+  r = shared.relu()
+  h, w = r.shape[1], r.shape[2]
+  if h is None or w is None or h % 2 or w % 2:
+    shifted = K.pad(r[:, 1:, 1:, :], [[0, 0], [0, 1], [0, 1], [0, 0]])
+    y = K.concatenate([op.conv_1(r), op.conv_2(shifted)], axis=-1)
+    return op.bn(y, training=training, scale=scale)
+  k1 = tf.convert_to_tensor(op.conv_1.kernel)[0, 0]  # [C_in, C_out/2]
+  k2 = tf.convert_to_tensor(op.conv_2.kernel)[0, 0]
+  zeros = tf.zeros_like(k1)
+  kernel = tf.concat([tf.concat([k1, zeros], axis=1),
+                      tf.zeros([2 * k1.shape[0], 2 * k1.shape[1]], k1.dtype),
+                      tf.concat([zeros, k2], axis=1)], axis=0)
+  return pointwise_bn(shared.relu_space_to_depth(), kernel[None, None], op.bn, scale, training)
 
 
-def _conv7x1x7_after_relu(op, r, training, scale):
-  y = op.conv_2(ops_lib.pad_symmetric(op.conv_1(ops_lib.pad_symmetric(r, (0, 3))), (3, 0)))
-  return op.bn(y, training=training, scale=scale)
+def _conv7x1x7_after_relu(op, shared, training, scale):
+  y = op.conv_1(ops_lib.pad_symmetric(shared.relu(), (0, 3)))
+  return op.bn(op.conv_2(ops_lib.pad_symmetric(y, (3, 0))), training=training, scale=scale)
 
 
 AFTER_RELU = {
@@ -135,32 +331,22 @@ AFTER_RELU = {
 }
 
 
-class SharedInput:
-  """An edge input and what every edge leaving it can share (fused path).
+def fused_call(op, shared, training, scale=None):
+  """``op(x, training, scale=scale)`` for an op in AFTER_RELU, on the shared tensors of x."""
+  with keras.name_scope(op.name, caller=op):
+    return AFTER_RELU[type(op)](op, shared, training, scale)
 
-  ``relu()`` and ``pooled(op)`` are computed on first use and cached, so the
-  edges of one source node run one ReLU for all their conv candidates and
-  one pooling per (kind, stride) for all their pool candidates. Parameter-free
-  and exact: the same tensors the ops would compute themselves.
+
+def build_eagerly(layer, shape, dtype=tf.float32):
+  """Runs `layer` once on zeros of `shape` in inference mode, eagerly.
+
+  Creates the variables of the layer and its sub-layers through the layer's
+  own call (so they get the same paths as in the reference path) outside any
+  tf.function or control-flow branch (tf.init_scope); inference mode leaves
+  the BatchNorm statistics unchanged.
   """
-
-  def __init__(self, x):
-    """x: float[B, H, W, C] (for PC-DARTS already the first C/K channels)."""
-    self.x = x
-    self._relu = None
-    self._pooled = {}
-
-  def relu(self):
-    if self._relu is None:
-      self._relu = K.relu(self.x)
-    return self._relu
-
-  def pooled(self, op):
-    """The pooling of ops.Pool `op` (without its BN) applied to x."""
-    key = (op.kind, op.stride)
-    if key not in self._pooled:
-      self._pooled[key] = _pool_part(op, self.x)
-    return self._pooled[key]
+  with tf.init_scope():
+    layer(tf.zeros(shape, dtype), training=False)
 
 
 def strided_zeros(x, stride):
@@ -311,25 +497,38 @@ class MixedOp(ops_lib.LazyLayer):
       weights: float32[num_ops].
       training: BatchNorm mode.
     """
-    terms = [self.fused_term(op, shared, weights[col], training)
+    if not self.candidates:
+      return None
+    # One Unpack (and one BroadcastTo for the BN scales) per edge instead of
+    # a slice and a fill per candidate: fewer graph nodes to trace and run.
+    columns = tf.unstack(weights)
+    scales = None
+    if any(takes_scale(op) for _, _, op in self.candidates):
+      scales = tf.unstack(tf.broadcast_to(tf.cast(weights, tf.float32)[:, None],
+                                          [len(self.op_names), self.op_channels]))
+    terms = [self.fused_term(op, shared, columns[col],
+                             scales[col] if takes_scale(op) else None, training)
              for col, _, op in self.candidates]
-    return tf.add_n(terms) if terms else None
+    return terms[0] if len(terms) == 1 else tf.add_n(terms)
 
-  def fused_term(self, op, shared, w, training):
-    """w * op(x) for one candidate, computed on the shared tensors."""
+  def fused_term(self, op, shared, w, scale, training):
+    """w * op(x) for one candidate, computed on the shared tensors.
+
+    Args:
+      op: the candidate.
+      shared: the `SharedInput`.
+      w: float32 scalar mixing weight.
+      scale: float32[op_channels] filled with w if `takes_scale(op)`, else None.
+      training: BatchNorm mode.
+    """
     x = shared.x
-    scale = None
-    if takes_scale(op):
-      scale = tf.fill([self.op_channels], tf.cast(w, tf.float32))
     if isinstance(op, ops_lib.Pool):
       y = shared.pooled(op)
-      if op.bn is not None:
+      if scale is not None:
         return op.bn(y, training=training, scale=scale)
       return K.cast(w, y.dtype) * y
-    after_relu = AFTER_RELU.get(type(op))
-    if after_relu is not None and scale is not None:
-      with keras.name_scope(op.name, caller=op):
-        return after_relu(op, shared.relu(), training, scale)
+    if type(op) in AFTER_RELU and scale is not None:
+      return fused_call(op, shared, training, scale)
     if isinstance(op, ops_lib.Identity):
       return K.cast(w, x.dtype) * x
     if scale is not None:
@@ -340,18 +539,15 @@ class MixedOp(ops_lib.LazyLayer):
     """Creates every candidate's variables through its own call, once.
 
     Variables must not be created inside a tf.switch_case branch, and the
-    fused path calls the ops' sub-layers directly; so the first call runs
-    each op that has weights once in inference mode (no BN statistics
-    change) on a one-image zero batch, eagerly (tf.init_scope).
+    fused path reads the ops' sub-layers' variables directly; see
+    `build_eagerly`.
     """
     if self._candidates_built:
       return
-    h, w = x.shape[1] or 8, x.shape[2] or 8
-    with tf.init_scope():
-      dummy = tf.zeros([1, h, w, self.op_channels], x.dtype)
-      for _, _, op in self.candidates:
-        if not isinstance(op, (ops_lib.Noise, ops_lib.Identity)):
-          op(dummy, training=False)
+    shape = [1, x.shape[1] or 8, x.shape[2] or 8, self.op_channels]
+    for _, _, op in self.candidates:
+      if not isinstance(op, (ops_lib.Noise, ops_lib.Identity)):
+        build_eagerly(op, shape, x.dtype)
     self._candidates_built = True
 
   def sample(self, x, weights, index, training):
