@@ -14,8 +14,8 @@ def _x(shape, seed=0):
 
 def _weights(space, seed=1):
   normal, reduce = space
-  return {'normal': tf.nn.softmax(_x([14, len(normal[0])], seed)),
-          'reduce': tf.nn.softmax(_x([14, len(reduce[0])], seed + 1))}
+  return {'alphas_normal': tf.nn.softmax(_x([14, len(normal[0])], seed)),
+          'alphas_reduce': tf.nn.softmax(_x([14, len(reduce[0])], seed + 1))}
 
 
 def _supernet(space, **kwargs):
@@ -73,7 +73,7 @@ def test_darts_space_gradient_reaches_both_weight_matrices(darts_net):
     tape.watch(weights)
     loss = tf.reduce_sum(darts_net(_x([2, 16, 16, 3]), weights, training=True) ** 2)
   grads = tape.gradient(loss, weights)
-  for key in ('normal', 'reduce'):
+  for key in ('alphas_normal', 'alphas_reduce'):
     g = grads[key].numpy()
     assert g.shape == (14, 8)
     assert np.all(g[:, 0] == 0)  # 'none' is not computed
@@ -81,8 +81,8 @@ def test_darts_space_gradient_reaches_both_weight_matrices(darts_net):
 
 
 def test_gdas_indices_output_shape(darts_net):
-  indices = {'normal': tf.constant([4, 3, 1, 2, 5, 6, 7, 1, 2, 3, 4, 5, 6, 7]),
-             'reduce': tf.constant([3, 1, 0, 2, 5, 6, 7, 1, 2, 3, 4, 5, 6, 7])}
+  indices = {'alphas_normal': tf.constant([4, 3, 1, 2, 5, 6, 7, 1, 2, 3, 4, 5, 6, 7]),
+             'alphas_reduce': tf.constant([3, 1, 0, 2, 5, 6, 7, 1, 2, 3, 4, 5, 6, 7])}
   hard = {key: tf.one_hot(indices[key], 8) for key in indices}
   logits = darts_net(_x([2, 16, 16, 3]), hard, indices=indices, training=True)
   assert logits.shape == (2, 10)
@@ -115,10 +115,10 @@ def test_partial_channels_not_dividing_a_cell_raises():
 def test_cell_shapes_and_channels():
   space = ds.ROBUST_DARTS_SPACES['s2']
   normal = ds.DartsSearchCell(space[0], 4, reduction=False, reduction_prev=True)
-  y = normal(_x([2, 16, 16, 6]), _x([2, 8, 8, 6]), _weights(space)['normal'], training=True)
+  y = normal(_x([2, 16, 16, 6]), _x([2, 8, 8, 6]), _weights(space)['alphas_normal'], training=True)
   assert tuple(y.shape) == (2, 8, 8, 16)
   reduce = ds.DartsSearchCell(space[1], 4, reduction=True, reduction_prev=False, multiplier=3)
-  y = reduce(_x([2, 8, 8, 6]), _x([2, 8, 8, 6]), _weights(space)['reduce'], training=True)
+  y = reduce(_x([2, 8, 8, 6]), _x([2, 8, 8, 6]), _weights(space)['alphas_reduce'], training=True)
   assert tuple(y.shape) == (2, 4, 4, 12)
 
 
@@ -168,7 +168,8 @@ def _small_supernet():
 
 
 def _small_weights(seed=1):
-  return {'normal': tf.nn.softmax(_x([5, 3], seed)), 'reduce': tf.nn.softmax(_x([5, 3], seed + 1))}
+  return {'alphas_normal': tf.nn.softmax(_x([5, 3], seed)),
+          'alphas_reduce': tf.nn.softmax(_x([5, 3], seed + 1))}
 
 
 def test_tf_function_does_not_retrace_when_weight_values_change():
@@ -189,7 +190,7 @@ def test_gdas_in_tf_function_leaves_unsampled_bn_stats_alone():
   model = _small_supernet()
   images = _x([2, 8, 8, 3])
   # Sample skip_connect everywhere: no sep_conv may run.
-  indices = {key: tf.fill([5], 1) for key in ('normal', 'reduce')}
+  indices = {key: tf.fill([5], 1) for key in ('alphas_normal', 'alphas_reduce')}
   hard = {key: tf.one_hot(indices[key], 3) for key in indices}
 
   @tf.function
@@ -205,7 +206,7 @@ def test_gdas_in_tf_function_leaves_unsampled_bn_stats_alone():
   grads = step(images, hard, indices)
   after = [v.numpy() for op in sep_convs for v in op.non_trainable_variables]
   assert all(np.array_equal(a, b) for a, b in zip(before, after))
-  for key in ('normal', 'reduce'):
+  for key in ('alphas_normal', 'alphas_reduce'):
     assert np.all(grads[key].numpy()[:, 0] != 0)  # the other weights get the straight-through
     assert np.all(grads[key].numpy()[:, 2] != 0)  # gradient although their ops did not run
 
@@ -220,5 +221,6 @@ def test_bad_op_lists_and_weights_raise():
   with pytest.raises(ValueError, match="reduce_ops: unknown op 'conv_9x9'"):
     ds.DartsSupernet(10, normal_ops=normal, reduce_ops=(('conv_9x9', 'skip_connect'),) * 14)
   model = _supernet(ds.ROBUST_DARTS_SPACES['s2'])
-  with pytest.raises(ValueError, match=r"weights\['normal'\] must have shape \(14, 2\)"):
-    model(_x([1, 8, 8, 3]), {'normal': tf.zeros([14, 3]), 'reduce': tf.zeros([14, 2])})
+  with pytest.raises(ValueError, match=r"weights\['alphas_normal'\] must have shape \(14, 2\)"):
+    model(_x([1, 8, 8, 3]), {'alphas_normal': tf.zeros([14, 3]),
+                             'alphas_reduce': tf.zeros([14, 2])})
