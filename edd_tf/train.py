@@ -85,6 +85,7 @@ def default_config():
       label_smoothing=0.0,
       cutout=16,             # Cutout length; 0 = none.
       eval_every=1,          # Evaluate on the test split every k epochs (and at the end).
+      log_every_steps=50,    # TensorBoard step summaries every N steps.
   ))
   config.data = data.default_data_config()
   return config
@@ -440,7 +441,8 @@ class _Data:
 # allow_config_change.
 EXPERIMENT_FIELDS = ('network', 'genotype', 'model', 'data.name', 'data.image_size')
 # Fields that may change between a run and its resumption.
-RESUMABLE_CHANGES = ('train.epochs', 'train.eval_every', 'train.eval_batch_size', 'data.path',
+RESUMABLE_CHANGES = ('train.epochs', 'train.eval_every', 'train.eval_batch_size',
+                     'train.log_every_steps', 'data.path',
                      'data.data_dir', 'data.download', 'distribute', 'allow_unfinished_search')
 
 
@@ -605,7 +607,8 @@ def run(config, workdir, progress=None, strategy=None, allow_config_change=False
                                  defaults=defaults)
   try:
     workdir_lib.write_json(path / DATASET_FILE, dataset_info_to_dict(task.info))
-    results = loop.run(task, path, progress=progress, log_every_steps=50)
+    results = loop.run(task, path, progress=progress,
+                       log_every_steps=config.train.get('log_every_steps', 50))
   finally:
     lock.release()
   logging.info('done: test accuracy %.4f after %d epochs', results['test_accuracy'],

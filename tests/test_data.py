@@ -453,3 +453,15 @@ def test_imagenet_dataset_without_data_is_a_clear_error(tmp_path):
 def test_imagenet_dataset_rejects_bad_split(tmp_path):
   with pytest.raises(ValueError, match=r"unknown ImageNet split 'val'"):
     data.imagenet_dataset(str(tmp_path), 'val', 8, training=False)
+
+
+@pytest.mark.parametrize('name', ['cifar100', 'svhn_cropped'])
+def test_folder_takes_the_named_datasets_normalisation(sample_folder, name):
+  """CIFAR-100 / SVHN search pipelines through ImageFolder use their own mean and std."""
+  arrays = data.load_arrays(_config(source='folder', path=str(sample_folder), name=name,
+                                    train_examples=20), 'train')
+  assert arrays.info.mean == data.DATASETS[name].mean and arrays.info.std == data.DATASETS[name].std
+  batch = next(iter(data.make_dataset(arrays, 20, training=False)))[0].numpy()
+  want = (arrays.images / 255.0 - np.array(data.DATASETS[name].mean)) / np.array(
+      data.DATASETS[name].std)
+  np.testing.assert_allclose(batch, want, atol=1e-5)

@@ -23,6 +23,7 @@ def tiny_config(**overrides):
   c.search.eval_examples = 64
   c.search.eval_batch_size = 64
   c.optim.arch.lr = 3e-2  # move the alphas visibly within a few steps
+  c.search.log_every_steps = 2
   for key, value in overrides.items():
     node = c
     *path, last = key.split('.')
@@ -103,6 +104,16 @@ def test_outputs_genotype_benchmark_and_tensorboard(edd_run):
               'arch/alphas'):
     assert tag in tags, tag
   assert len(acc.Tensors('search/temperature')) == 3
+  # Step summaries every log_every_steps (2) of the 4 steps per epoch.
+  for tag in ('step/loss', 'step/acc', 'step/val_acc', 'step/lr', 'step/temperature',
+              'step/seconds_per_step', 'step/images_per_second', 'step/arch_grad_norm'):
+    assert len(acc.Tensors(tag)) == 6, tag
+  assert [e.step for e in acc.Tensors('step/loss')] == [2, 4, 6, 8, 10, 12]
+  # The beta heat map is a labelled RGBA rendering, not a bare matrix.
+  image = acc.Tensors('arch/betas/alphas')[-1]
+  assert len(image.tensor_proto.string_val) == 3  # width, height, PNG
+  assert 'nor_conv_3x3' in acc.Tensors('arch/betas_table/alphas')[-1].tensor_proto.string_val[
+      0].decode()
 
 
 def searcher_weights(config):

@@ -30,6 +30,7 @@ def tiny_config(epochs=1):
   config.train.update(epochs=epochs, batch_size=64, lr=0.05, nesterov=True, weight_decay=5e-4,
                       cutout=0)
   config.data.update(source='sample', train_examples=256, test_examples=64)
+  config.train.log_every_steps = 2
   return config
 
 
@@ -327,6 +328,9 @@ def test_writes_tensorboard_summaries(trained):
       tags.update(v.tag for v in event.summary.value)
   assert {'train/loss', 'train/accuracy', 'test/loss', 'test/accuracy', 'lr', 'drop_path_rate',
           'model/params', 'model/flops', 'genotype'} <= tags
+  # Every log_every_steps steps: running loss/accuracy, lr, speed.
+  assert {'step/loss', 'step/accuracy', 'step/lr', 'step/seconds_per_step',
+          'step/images_per_second'} <= tags
 
 
 def test_progress_reports_every_step_and_test_metrics_last(trained):
