@@ -215,10 +215,11 @@ class DartsSearchCell(ops_lib.LazyLayer):
     """The fused path, one source node at a time (same values as per edge).
 
     Every edge leaving node j gets the same `mixed_op.SharedInput` (one ReLU,
-    one pooling per kind and stride for all of them). PC-DARTS: shuffle and
+    one pooling per kind and stride, ... for all of them), and the
+    preprocessing runs through `mixed_op.fused_call`. PC-DARTS: shuffle and
     concat are linear, so sum_e shuffle([mixed_e, bypass_e]) is computed as
     shuffle([sum_e mixed_e, sum_e bypass_e]): one concat and shuffle per node
-    instead of per edge.
+    instead of per edge, and one bypass (slice, max pool) per source.
     """
     k = self.partial_channels
     incoming = {i: [] for i in range(2, self.steps + 2)}
@@ -229,6 +230,7 @@ class DartsSearchCell(ops_lib.LazyLayer):
         states.append(self._node(incoming[j], bypassed[j], states))
       h = states[j]
       shared = mixed_op.SharedInput(self.mixed[self.outgoing[j][0]].head(h))
+      bypass = {}  # stride -> the PC-DARTS bypass of h (the same for every edge)
       for e in self.outgoing[j]:
         edge = self.mixed[e]
         w = edge.check_inputs(h, rows[e])
@@ -236,7 +238,9 @@ class DartsSearchCell(ops_lib.LazyLayer):
         if out is not None:
           incoming[self.edges[e][0]].append(out)
         if k > 1:
-          bypassed[self.edges[e][0]].append(edge.bypass(h))
+          if edge.stride not in bypass:
+            bypass[edge.stride] = edge.bypass(h)
+          bypassed[self.edges[e][0]].append(bypass[edge.stride])
     states.append(self._node(incoming[self.steps + 1], bypassed[self.steps + 1], states))
     return K.concatenate(states[-self.multiplier:], axis=-1)
 
@@ -279,7 +283,7 @@ class DartsSupernet(keras.Model):
       stem_multiplier: the stem has stem_multiplier * C channels.
       partial_channels: PC-DARTS K (1 = DARTS, 4 = PC-DARTS CIFAR); must
         divide the channels of every cell.
-      fused: MixedOp fused path (weights as BN scales; same values).
+      fused: the fused cell path (see DartsSearchCell); same values.
       **kwargs: keras.Model arguments.
     """
     super().__init__(**kwargs)
@@ -330,6 +334,12 @@ class DartsSupernet(keras.Model):
       if tuple(weights[key].shape) != expected:
         raise ValueError(f"weights['{key}'] must have shape {expected}, got "
                          f'{tuple(weights[key].shape)}')
+    if indices is not None:
+      indices = {key: tf.convert_to_tensor(indices[key], tf.int32) for key in ('normal', 'reduce')}
+      for key, value in indices.items():
+        if tuple(value.shape) != (self.num_edges,):
+          raise ValueError(f"indices['{key}'] must have shape ({self.num_edges},), got "
+                           f'{tuple(value.shape)}')
     s0 = s1 = self.stem_bn(self.stem_conv(images), training=training)
     for cell in self.cells:
       key = 'alphas_reduce' if cell.reduction else 'alphas_normal'
