@@ -335,7 +335,8 @@ class DartsSupernet(keras.Model):
         raise ValueError(f"weights['{key}'] must have shape {expected}, got "
                          f'{tuple(weights[key].shape)}')
     if indices is not None:
-      indices = {key: tf.convert_to_tensor(indices[key], tf.int32) for key in ('normal', 'reduce')}
+      indices = {key: tf.convert_to_tensor(indices[key], tf.int32)
+                 for key in ('alphas_normal', 'alphas_reduce')}
       for key, value in indices.items():
         if tuple(value.shape) != (self.num_edges,):
           raise ValueError(f"indices['{key}'] must have shape ({self.num_edges},), got "
