@@ -68,9 +68,9 @@ def _run_variant(name):
   rng = np.random.default_rng(0)
   num_ops = len(normal_ops[0])
   alphas = {key: tf.Variable(1e-3 * rng.standard_normal((14, num_ops)), dtype=tf.float32)
-            for key in ('normal', 'reduce')}
+            for key in ('alphas_normal', 'alphas_reduce')}
   betas = {key: tf.Variable(1e-3 * rng.standard_normal(14), dtype=tf.float32)
-           for key in ('normal', 'reduce')}
+           for key in ('alphas_normal', 'alphas_reduce')}
   arch_vars = list(alphas.values()) + (list(betas.values()) if k > 1 else [])
 
   def mixing_weights():
