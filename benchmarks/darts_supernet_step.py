@@ -1,8 +1,14 @@
 r"""Times one DARTS-space search step pair of the full-size supernet on this CPU.
 
-  python -m benchmarks.darts_supernet_step                     # both variants
+  TF_ENABLE_ONEDNN_OPTS=1 python -m benchmarks.darts_supernet_step   # both variants
   python -m benchmarks.darts_supernet_step --variant=darts --pairs=3
   python -m benchmarks.darts_supernet_step --variant=darts --compare_reference
+
+TensorFlow turns its oneDNN kernels on by default only on some x86 CPUs; on
+this AMD EPYC it leaves them off. With TF_ENABLE_ONEDNN_OPTS=1 a DARTS pair
+takes about half the CPU time here (15-16 s instead of 33.5 s, 2026-11-29):
+depthwise convs, BatchNorm and max-pool gradients are much faster, and the
+stride-1 dilated convs skip space-to-batch (mixed_op.dilated_depthwise_conv).
 
 One pair = a weight step (forward + gradients of the supernet weights on a
 train batch, SGD momentum 0.9) then an alpha step (forward + gradients of the
@@ -17,8 +23,10 @@ Variants (reference sect. 3.5 and 4.3):
 
 Each variant runs in its own process (peak RSS is per process): --warmup
 untimed pairs (tracing), then --pairs timed ones. Prints one JSON line per
-variant with seconds_per_pair (median), peak_rss_gb (getrusage ru_maxrss) and
-the settings. PyTorch reference on this machine type (from the issue): 22.5 s
+variant with seconds_per_pair (median wall clock), cpu_seconds_per_pair (the
+process's CPU time, which other jobs on a shared machine disturb less),
+peak_rss_gb (getrusage ru_maxrss; peak_rss_before_steps_gb is the built
+model before any pair) and the settings. PyTorch reference on this machine type (from the issue): 22.5 s
 and 9.4 GB per pair (darts), 35.8 s and 12.0 GB (pcdarts).
 """
 
@@ -38,7 +46,7 @@ _PAIRS = flags.DEFINE_integer('pairs', 3, 'Timed step pairs.')
 _WARMUP = flags.DEFINE_integer('warmup', 1, 'Untimed step pairs (tracing).')
 _BATCH = flags.DEFINE_integer('batch', 0, 'Override the variant\'s batch size (0: keep it).')
 _REFERENCE = flags.DEFINE_bool('compare_reference', False,
-                               'Time the unfused reference MixedOp path (fused=False).')
+                               'Time the reference path (fused=False) instead of the fused one.')
 
 VARIANTS = {
     'darts': dict(batch=64, partial_channels=1),
