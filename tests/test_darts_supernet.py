@@ -151,7 +151,8 @@ def test_fused_cell_equals_reference_cell(reduction, reduction_prev, k):
   np.testing.assert_allclose(y_fused, y_reference, rtol=1e-5, atol=1e-5)
   for a, b in zip(tape.gradient(loss_fused, [w] + fused.trainable_variables),
                   tape.gradient(loss_reference, [w] + reference.trainable_variables)):
-    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+    # Sums in another order: float32 noise relative to the gradient's scale.
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4 + 1e-5 * float(np.abs(b).max()))
   for a, b in zip(fused.non_trainable_variables, reference.non_trainable_variables):
     np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
 
