@@ -233,8 +233,8 @@ class DartsSearchCell(ops_lib.LazyLayer):
       bypass = {}  # stride -> the PC-DARTS bypass of h (the same for every edge)
       for e in self.outgoing[j]:
         edge = self.mixed[e]
-        w = edge.check_inputs(h, rows[e])
-        out = edge.mix_shared(shared, w, training)
+        with keras.name_scope(edge.name, caller=edge):  # as edge.__call__ would
+          out = edge.mix_shared(shared, edge.check_inputs(h, rows[e]), training)
         if out is not None:
           incoming[self.edges[e][0]].append(out)
         if k > 1:

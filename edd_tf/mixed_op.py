@@ -126,7 +126,8 @@ def dilated_depthwise_conv(x, kernel, dilation):
 
   Args:
     x: float[B, H, W, C].
-    kernel: float[k, k, C, 1] depthwise kernel, k odd.
+    kernel: float[k, k, C, 1] depthwise kernel (the flipped-kernel gradient
+      needs k odd; even k takes the space-to-batch path).
     dilation: int >= 1.
 
   Returns:
@@ -134,7 +135,7 @@ def dilated_depthwise_conv(x, kernel, dilation):
   """
   kernel = tf.convert_to_tensor(kernel)
   strides, dilations = [1, 1, 1, 1], [1, dilation, dilation, 1]
-  if dilation == 1 or not onednn_enabled():
+  if dilation == 1 or not onednn_enabled() or kernel.shape[0] % 2 == 0:
     return tf.nn.depthwise_conv2d(x, kernel, strides, 'SAME', dilations=dilations[1:3])
 
   def native(inputs, filters):
@@ -157,16 +158,19 @@ def dilated_depthwise_conv(x, kernel, dilation):
   return conv(x, kernel)
 
 
-def pointwise_bn(x, kernel, bn, scale=None, training=False):
-  """``bn(conv1x1(x, kernel), scale=scale)``, not keeping the conv's output for the backward pass.
+def pointwise_bn(x, kernel, bn, scale=None, training=False, depthwise=None):
+  """``bn(conv1x1(dw(x), kernel), scale=scale)``, keeping only x for the backward pass.
 
-  A search cell's memory is mostly activations kept for the backward pass;
-  the output of each 1x1 conv (the BN's input) is one of them. Here the
-  gradient recomputes it from x (kept anyway for the kernel's gradient): one
-  cheap 1x1 conv more per backward pass, one activation less per block (6 of
-  14 per DARTS edge). BatchNorm semantics are ops.BatchNorm's (biased
-  variance for normalising, unbiased variance into the moving average with
-  momentum ``bn.momentum``); in inference mode this is just conv then BN.
+  A search cell's memory is mostly activations kept for the backward pass:
+  the depthwise conv's output (the 1x1 conv's input) and the 1x1 conv's
+  output (the BN's input) are two per conv block, 12 of 14 per DARTS edge.
+  Here the gradient recomputes them from x (kept anyway: it is the shared
+  ReLU or the previous block's output), so a DARTS edge keeps 2 activations
+  instead of 14, for one more depthwise and 1x1 conv forward per block and
+  backward pass (the cheapest layers of the block). BatchNorm semantics are
+  ops.BatchNorm's (biased variance for normalising, unbiased variance into
+  the moving average with momentum ``bn.momentum``); in inference mode this
+  is just the layers.
 
   Args:
     x: float32[B, H, W, C_in].
@@ -174,45 +178,59 @@ def pointwise_bn(x, kernel, bn, scale=None, training=False):
     bn: a built, affine-free ops.BatchNorm.
     scale: optional float32[C_out] per-channel multiplier (the mixing weight).
     training: BatchNorm mode.
+    depthwise: optional (fn, dw_kernel): a depthwise conv ``fn(x, dw_kernel)``
+      (a pure function of its two tensors) before the 1x1 conv; None: none.
 
   Returns:
-    float32[B, H, W, C_out].
+    float32[B, H', W', C_out].
   """
   kernel = tf.convert_to_tensor(kernel)
+  dw_fn, dw_kernel = depthwise or (lambda x, k: x, tf.zeros([0]))
+  dw_kernel = tf.convert_to_tensor(dw_kernel)
   if not training or bn.affine or x.dtype != tf.float32:
-    return bn(tf.nn.conv2d(x, tf.cast(kernel, x.dtype), 1, 'SAME'), training=training,
+    a = dw_fn(x, tf.cast(dw_kernel, x.dtype))
+    return bn(tf.nn.conv2d(a, tf.cast(kernel, x.dtype), 1, 'SAME'), training=training,
               scale=scale)
   c = kernel.shape[-1]
   scale = tf.ones([c], tf.float32) if scale is None else tf.cast(scale, tf.float32)
   eps = bn.epsilon
 
   @tf.custom_gradient
-  def block(x, kernel, scale):
-    z = tf.nn.conv2d(x, kernel, 1, 'SAME')
+  def block(x, dw_kernel, kernel, scale):
+    z = tf.nn.conv2d(dw_fn(x, dw_kernel), kernel, 1, 'SAME')
     y, mean, variance, r1, r2, r3 = tf.raw_ops.FusedBatchNormV3(
         x=z, scale=scale, offset=tf.zeros([c]), mean=tf.constant([]), variance=tf.constant([]),
         epsilon=eps, is_training=True)
 
     def grad(dy, *unused):
       del unused  # mean and variance only feed the moving averages
-      # Recompute z as a MatMul (Grappler would merge an identical Conv2D with
-      # the forward one and keep z alive), and only once dy exists (the
-      # dataflow executor would otherwise run it during the forward pass).
+      # Recompute only once dy exists (the dataflow executor would otherwise
+      # run it during the forward pass), from an Identity of x and with a
+      # MatMul (Grappler would merge an identical op with the forward one and
+      # keep its output alive).
       with tf.control_dependencies([dy]):
-        z = tf.reshape(tf.matmul(tf.reshape(x, [-1, x.shape[-1]]), kernel[0, 0]), tf.shape(dy))
+        x_again = tf.identity(x)
+      with tf.GradientTape() as tape:
+        tape.watch([x_again, dw_kernel])
+        a = dw_fn(x_again, dw_kernel)
+      z = tf.reshape(tf.matmul(tf.reshape(a, [-1, a.shape[-1]]), kernel[0, 0]), tf.shape(dy))
       dz, dscale = tf.raw_ops.FusedBatchNormGradV3(
           y_backprop=dy, x=z, scale=scale, reserve_space_1=r1, reserve_space_2=r2,
           reserve_space_3=r3, epsilon=eps, is_training=True)[:2]
-      dx = tf.raw_ops.Conv2DBackpropInput(input_sizes=tf.shape(x), filter=kernel,
+      da = tf.raw_ops.Conv2DBackpropInput(input_sizes=tf.shape(a), filter=kernel,
                                           out_backprop=dz, strides=[1, 1, 1, 1], padding='SAME')
-      dkernel = tf.raw_ops.Conv2DBackpropFilter(input=x, filter_sizes=tf.shape(kernel),
+      dkernel = tf.raw_ops.Conv2DBackpropFilter(input=a, filter_sizes=tf.shape(kernel),
                                                 out_backprop=dz, strides=[1, 1, 1, 1],
                                                 padding='SAME')
-      return dx, dkernel, dscale
+      if depthwise is None:
+        dx, d_dw_kernel = da, tf.zeros_like(dw_kernel)
+      else:
+        dx, d_dw_kernel = tape.gradient(a, [x_again, dw_kernel], output_gradients=da)
+      return dx, d_dw_kernel, dkernel, dscale
 
     return (y, tf.stop_gradient(mean), tf.stop_gradient(variance)), grad
 
-  y, mean, variance = block(x, kernel, scale)
+  y, mean, variance = block(x, dw_kernel, kernel, scale)
   m = bn.momentum
   bn.moving_mean.assign(m * bn.moving_mean.value + (1 - m) * mean)
   bn.moving_variance.assign(m * bn.moving_variance.value + (1 - m) * variance)
@@ -258,19 +276,34 @@ class SharedInput:
     return self._get('s2d', lambda: tf.nn.space_to_depth(self.relu(), 2))
 
 
-def _depthwise(dw, shared):
-  """ops.DepthwiseConv `dw` on relu(x), computed without copies of the input.
+def _depthwise(dw, x, shared=None):
+  """(input, fn) with ``fn(input, dw.conv.kernel) == dw(x)`` for ops.DepthwiseConv `dw`.
 
+  fn is a pure function of its two tensors (`pointwise_bn` recomputes it).
   Stride-1 dilated convs run without space-to-batch (`dilated_depthwise_conv`).
   A strided dilated conv with the padding a multiple of the stride (DARTS'
-  dil_conv in reduction cells: s = d = 2) reads only ``pad(x, p)[::s, ::s]
-  == pad(x[::s, ::s], p/s)``, and x[::s, ::s] is shared by the source's edges.
+  dil_conv in reduction cells: s = d = 2) reads only ``pad(x, p)[::s, ::s] ==
+  pad(x[::s, ::s], p/s)``; with a `SharedInput` (x = its ReLU) x[::s, ::s] is
+  shared by the source's edges.
   """
-  if dw.mode == 'same' and dw.dilation > 1 and dw.kernel % 2:
-    return dilated_depthwise_conv(shared.relu(), dw.conv.kernel, dw.dilation)
-  if dw.mode == 'subsample_input' and dw.pad % dw.stride == 0:
-    return dw.conv(ops_lib.pad_symmetric(shared.relu_subsampled(dw.stride), dw.pad // dw.stride))
-  return dw(shared.relu())
+  s, d, p = dw.stride, dw.dilation, dw.pad
+  if dw.mode == 'same':
+    return x, lambda x, k: dilated_depthwise_conv(x, k, d)
+  if dw.mode == 'strided':
+    return x, lambda x, k: tf.nn.depthwise_conv2d(ops_lib.pad_symmetric(x, p), k, [1, s, s, 1],
+                                                  'VALID')
+  if dw.mode == 'subsample_input' and p % s == 0:
+    sub = shared.relu_subsampled(s) if shared is not None else x[:, ::s, ::s, :]
+    return sub, lambda x, k: tf.nn.depthwise_conv2d(ops_lib.pad_symmetric(x, p // s), k,
+                                                    [1, 1, 1, 1], 'VALID', dilations=[d // s] * 2)
+  return x, lambda x, k: tf.nn.depthwise_conv2d(ops_lib.pad_symmetric(x, p), k, [1, 1, 1, 1],
+                                                'VALID', dilations=[d, d])[:, ::s, ::s, :]
+
+
+def _conv_block(dw, pw, bn, x, training, scale=None, shared=None):
+  """bn(pw(dw(x)), scale) through `pointwise_bn` (dw and pw recomputed)."""
+  inputs, fn = _depthwise(dw, x, shared)
+  return pointwise_bn(inputs, pw.kernel, bn, scale, training, depthwise=(fn, dw.conv.kernel))
 
 
 # The ops whose call starts with a ReLU of the input, and their call after
@@ -278,12 +311,12 @@ def _depthwise(dw, shared):
 # (the same sub-layers and values as the op's own call in ops.py;
 # test_mixed_op checks that both agree).
 def _sep_conv_after_relu(op, shared, training, scale):
-  y = pointwise_bn(_depthwise(op.dw_1, shared), op.pw_1.kernel, op.bn_1, training=training)
-  return pointwise_bn(op.dw_2(K.relu(y)), op.pw_2.kernel, op.bn_2, scale, training)
+  y = _conv_block(op.dw_1, op.pw_1, op.bn_1, shared.relu(), training, shared=shared)
+  return _conv_block(op.dw_2, op.pw_2, op.bn_2, K.relu(y), training, scale)
 
 
 def _dil_conv_after_relu(op, shared, training, scale):
-  return pointwise_bn(_depthwise(op.dw, shared), op.pw.kernel, op.bn, scale, training)
+  return _conv_block(op.dw, op.pw, op.bn, shared.relu(), training, scale, shared)
 
 
 def _relu_conv_bn_after_relu(op, shared, training, scale):

@@ -175,6 +175,10 @@ FUSABLE_OPS = tuple(name for name in ALL_OPS if name != 'noise')
 
 @pytest.mark.parametrize('stride,k,size', [(1, 1, 8), (2, 1, 8), (1, 2, 8), (2, 4, 8), (2, 1, 7)])
 def test_fused_path_equals_reference_path_in_training(stride, k, size):
+  if stride == 2 and mixed_op.onednn_enabled():
+    # The reference FactorizedReduce's 1x1 stride-2 convs have < 16 input
+    # channels here; oneDNN gets their kernel gradient wrong (WORKSPACE.md).
+    pytest.skip('oneDNN: wrong kernel gradient of 1x1 stride-2 convs with < 16 input channels')
   names = genotype.DARTS_OPS + ('nor_conv_1x1', 'nor_conv_3x3', 'conv_7x1_1x7', 'sep_conv_7x7')
   fused, reference = _pair(names, 8, stride, pool_bn=True, partial_channels=k)
   x = _x([4, size, size, 8], seed=3)
