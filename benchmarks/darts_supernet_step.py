@@ -6,9 +6,17 @@ r"""Times one DARTS-space search step pair of the full-size supernet on this CPU
 
 TensorFlow turns its oneDNN kernels on by default only on some x86 CPUs; on
 this AMD EPYC it leaves them off. With TF_ENABLE_ONEDNN_OPTS=1 a DARTS pair
-takes about half the CPU time here (15-16 s instead of 33.5 s, 2026-11-29):
-depthwise convs, BatchNorm and max-pool gradients are much faster, and the
-stride-1 dilated convs skip space-to-batch (mixed_op.dilated_depthwise_conv).
+takes about half the CPU time here (13.5-14.5 s instead of 33.5 s): depthwise
+convs, BatchNorm and max-pool gradients are much faster, and the stride-1
+dilated convs skip space-to-batch (mixed_op.dilated_depthwise_conv).
+
+Measured 2026-11-29 on this 2-core VM, oneDNN on, quiet machine (load < 1.1),
+3 timed pairs, fused path (default):
+  darts:   7.45 s / pair (CPU 14.5 s), peak RSS 4.27 GB  (PyTorch 22.5 s, 9.4 GB)
+  pcdarts: 11.4 s / pair (CPU 22.2 s), peak RSS 4.96 GB  (PyTorch 35.8 s, 12.0 GB)
+About 2.2 GB of the peak is the traced graph of the pair (133k nodes), 0.8 GB
+the built model; warm-up (tracing + Grappler) takes 3-5 minutes. The shared
+VM's speed swings with other jobs: compare cpu_seconds_per_pair too.
 
 One pair = a weight step (forward + gradients of the supernet weights on a
 train batch, SGD momentum 0.9) then an alpha step (forward + gradients of the

@@ -22,10 +22,16 @@ Two paths compute the same values:
     (`SharedInput`). A search cell passes one SharedInput to every edge that
     leaves the same node, so e.g. a normal DARTS cell runs 5 ReLUs instead of
     56 and 5 max pools instead of 14 (supernet.FusedNB201SearchCell does the
-    same for NB201). Two more exact rewrites save memory and time: the
-    1x1 conv + BN of the conv ops keep only the conv's input for the backward
-    pass (`pointwise_bn`), and under oneDNN stride-1 dilated depthwise convs
-    run without space-to-batch copies (`dilated_depthwise_conv`).
+    same for NB201). More exact rewrites save memory and time: each
+    depthwise + 1x1 conv + BN block of the conv ops keeps only its input for
+    the backward pass and recomputes the rest (`pointwise_bn`),
+    FactorizedReduce is one 1x1 conv of a shared space_to_depth, and under
+    oneDNN stride-1 dilated depthwise convs run without space-to-batch
+    copies (`dilated_depthwise_conv`).
+
+The reference path (ops' own calls) is kept for tests and for checking a new
+op; ``test_mixed_op`` and ``test_darts_supernet`` check that both paths give
+the same outputs, gradients and BatchNorm statistics in training mode.
 """
 
 import functools
