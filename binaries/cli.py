@@ -34,7 +34,9 @@ its config flags with `define_config_file` and runs `cli.run(main)`:
 - `run(main)`: the errors a user can cause (edd_tf.errors.EddError,
   ValueError, FloatingPointError, missing / unwritable files) end in one
   `error: <message>` line on stderr and exit status 1; Ctrl-C in
-  `interrupted` and status 130. --verbosity also logs the traceback.
+  `interrupted` and status 130; SIGTERM (preemption) saves a checkpoint at
+  the next step boundary, then ends in `preempted: ...` and status 143
+  (128 + SIGTERM, what schedulers expect). --verbosity also logs the traceback.
 
 This module does not import TensorFlow.
 """
@@ -362,6 +364,9 @@ def _call_main(main, argv):
   except KeyboardInterrupt:
     print('interrupted', file=sys.stderr, flush=True)
     sys.exit(130)
+  except errors.Preempted as e:  # SIGTERM: the checkpoint of the step reached is saved.
+    print(f'preempted: {e}', file=sys.stderr, flush=True)
+    sys.exit(143)
   except USER_ERRORS as e:
     message = errors.one_line(e) or type(e).__name__
     logging.error('%s', message, exc_info=flags.FLAGS['verbosity'].present)

@@ -380,7 +380,7 @@ def apply_cutout(images, length, seed):
 
 
 def make_dataset(arrays, batch_size, *, training, seed=0, epoch=0, cutout=0,
-                 drop_remainder=None):
+                 drop_remainder=None, start_step=0):
   """A batched pipeline of normalised images.
 
   Args:
@@ -392,6 +392,10 @@ def make_dataset(arrays, batch_size, *, training, seed=0, epoch=0, cutout=0,
     epoch: non-negative epoch number; each epoch has its own order and crops.
     cutout: Cutout length (0 = none); only when training.
     drop_remainder: default True when training, False otherwise.
+    start_step: skip the epoch's first batches (a run resumed mid-epoch); the
+      batches that follow are the same as without skipping: a batch's images
+      and its crops depend only on (seed, epoch, batch index), and skipped
+      batches are never augmented.
 
   Returns:
     A dataset of (float32[B, H, W, 3], int32[B]).
@@ -401,6 +405,8 @@ def make_dataset(arrays, batch_size, *, training, seed=0, epoch=0, cutout=0,
     raise ValueError(f'batch_size must be a positive integer, got {batch_size!r}')
   if seed < 0 or epoch < 0 or cutout_length < 0:
     raise ValueError(f'seed, epoch and cutout must be >= 0, got {seed}, {epoch}, {cutout_length}')
+  if start_step < 0:
+    raise ValueError(f'start_step must be >= 0, got {start_step}')
   if drop_remainder is None:
     drop_remainder = training
   info = arrays.info
@@ -409,7 +415,7 @@ def make_dataset(arrays, batch_size, *, training, seed=0, epoch=0, cutout=0,
     ds = tf.data.Dataset.from_tensor_slices((images, labels)).batch(
         batch_size, drop_remainder=drop_remainder)
     ds = ds.map(lambda x, y: (normalize(x, info), y), num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    return ds.with_options(_OPTIONS).prefetch(tf.data.AUTOTUNE)
 
   perm = np.random.default_rng((seed, epoch)).permutation(len(labels))
   key = tf.constant([seed, epoch], tf.int64)
@@ -426,9 +432,15 @@ def make_dataset(arrays, batch_size, *, training, seed=0, epoch=0, cutout=0,
     return x, y
 
   ds = tf.data.Dataset.from_tensor_slices((images[perm], labels[perm]))
-  ds = ds.batch(batch_size, drop_remainder=drop_remainder).enumerate()
+  ds = ds.batch(batch_size, drop_remainder=drop_remainder).enumerate().skip(start_step)
   ds = ds.map(augment, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-  return ds.prefetch(tf.data.AUTOTUNE)
+  return ds.with_options(_OPTIONS).prefetch(tf.data.AUTOTUNE)
+
+
+# In-memory arrays have no files to shard: under MultiWorkerMirroredStrategy
+# every worker builds the same global batches and keeps its replicas' slices.
+_OPTIONS = tf.data.Options()
+_OPTIONS.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
 
 
 def steps_per_epoch(arrays, batch_size, drop_remainder=True):

@@ -37,3 +37,11 @@ class WorkdirLockedError(WorkdirError):
 
 class CheckpointError(EddError, ValueError):
   """No checkpoint of a workdir can be restored (damaged, or another network's)."""
+
+
+class Preempted(EddError):
+  """SIGTERM stopped a run at a step boundary after saving a checkpoint there.
+
+  Not a ValueError: nothing is wrong with the inputs; rerunning the same
+  command resumes at the saved step. The binaries exit with status 143.
+  """

@@ -71,7 +71,11 @@ def default_config():
       arch_warmup_epochs=0,    # Epochs with frozen alphas (PC-DARTS: 15).
       eval_examples=0,         # Validation images for the discretized accuracy (0 = all).
       eval_batch_size=256,
-      log_every_steps=50))     # TensorBoard step summaries every N steps.
+      log_every_steps=50,      # TensorBoard step summaries every N steps.
+      # Step metrics are read back to the host (progress, NaN guard) every N
+      # steps: reading waits for the step, so on accelerators N > 1 keeps
+      # steps queued back to back.
+      metrics_every_steps=10))
   c.optim = ml_collections.ConfigDict(dict(
       # NB201 recipe (reference sect. 2.6): SGD nesterov, wd 5e-4 coupled to the
       # gradient, cosine 0.025 -> 0.001 per epoch, grad-norm clip 5.
@@ -95,9 +99,9 @@ EXPERIMENT_FIELDS = ('seed', 'space', 'method', 'model', 'data.name', 'data.sour
                      'data.train_examples', 'data.image_size', 'search.train_portion')
 # Fields that may change between a run and its resumption; any other change
 # makes the checkpoint a different experiment.
-RESUMABLE_CHANGES = ('search.epochs', 'search.log_every_steps', 'search.eval_batch_size',
-                     'benchmark.nb201_table', 'benchmark.nats_bench', 'data.path',
-                     'data.data_dir', 'data.download')
+RESUMABLE_CHANGES = ('search.epochs', 'search.log_every_steps', 'search.metrics_every_steps',
+                     'search.eval_batch_size', 'benchmark.nb201_table', 'benchmark.nats_bench',
+                     'data.path', 'data.data_dir', 'data.download', 'distribute')
 
 
 def check_config(config):
@@ -123,7 +127,8 @@ def check_config(config):
   if config.schedule.expectation not in EXPECTATION_MODES:
     raise ValueError(f'unknown config.schedule.expectation {config.schedule.expectation!r}; '
                      f'allowed: {list(EXPECTATION_MODES)}')
-  for field in ('epochs', 'batch_size', 'eval_batch_size', 'log_every_steps'):
+  for field in ('epochs', 'batch_size', 'eval_batch_size', 'log_every_steps',
+                'metrics_every_steps'):
     if config.search[field] <= 0:
       raise ValueError(f'config.search.{field} must be > 0, got {config.search[field]}')
   # Builds (and so validates) the schedule: unknown name, t0 <= 0, lam <= 0 ...
@@ -352,6 +357,8 @@ class SearchTask(loop.Task):
     self.config = config
     self.workdir = pathlib.Path(workdir)
     s = config.search
+    # First: MultiWorkerMirroredStrategy must exist before TF runs any op.
+    self.strategy = strategy or distribute_lib.make_strategy(config.distribute)
     arrays = data_lib.load_arrays(config.data, 'train')
     self.train_arrays, self.val_arrays = data_lib.split_for_search(arrays, s.train_portion)
     info = arrays.info
@@ -369,11 +376,10 @@ class SearchTask(loop.Task):
     self.eval_ds = data_lib.make_dataset(eval_arrays, s.eval_batch_size, training=False)
     self.space = spaces.get_space(config.space)
     self.table = self.space.load_benchmark(config.benchmark)
-    strategy = strategy or distribute_lib.make_strategy(config.distribute)
-    loop.check_data_and_batch(info.num_classes, s.batch_size, strategy,
+    loop.check_data_and_batch(info.num_classes, s.batch_size, self.strategy,
                               batch_field='search.batch_size', kind='search')
     keras.utils.set_random_seed(config.seed)
-    self.searcher = Searcher(config, info.num_classes, info.image_size, strategy)
+    self.searcher = Searcher(config, info.num_classes, info.image_size, self.strategy)
     expectation = schedules.expectation_of_alphas(self.searcher.arch_numpy())
     self.schedule = schedules.build_schedule(config.schedule, expectation=expectation,
                                              num_epochs=s.epochs)
@@ -404,14 +410,15 @@ class SearchTask(loop.Task):
     self.update_arch = epoch >= c.search.arch_warmup_epochs
     return {'lr': self.lr, 'temperature': self.temperature}
 
-  def batches(self, epoch):
+  def batches(self, epoch, start_step=0):
     c, b = self.config, self.config.search.batch_size
+    left = self.steps - start_step
     train_ds = data_lib.make_dataset(self.train_arrays, b, training=True, seed=c.seed,
-                                     epoch=epoch)
+                                     epoch=epoch, start_step=start_step)
     val_ds = data_lib.make_dataset(self.val_arrays, b, training=True, seed=c.seed + 1,
-                                   epoch=epoch)
+                                   epoch=epoch, start_step=start_step)
     d = self.searcher.distribute
-    return zip(d(train_ds.take(self.steps)), d(val_ds.take(self.steps))), self.steps
+    return zip(d(train_ds.take(left)), d(val_ds.take(left))), self.steps
 
   def step(self, train_batch, val_batch):
     loss, acc, val_loss, val_acc, norm = self.searcher.pair_step(train_batch, val_batch,
@@ -477,7 +484,9 @@ class SearchTask(loop.Task):
             'benchmark': _lookup(self.table, self.space, self.space.parse_genotype(genotype)),
             'epochs': len(history), 'finished': bool(finished),
             'search_seconds': float(sum(h.get('seconds', 0.0) for h in history)),
-            'history': history, 'genotype_path': str(self.workdir / GENOTYPE_FILE)}
+            'history': history, 'genotype_path': str(self.workdir / GENOTYPE_FILE),
+            # The architecture variables now (after the last epoch run here).
+            'arch': {k: np.asarray(v).tolist() for k, v in self.searcher.arch_numpy().items()}}
 
 
 def run(config, workdir, progress=None, strategy=None, allow_config_change=False):
@@ -511,10 +520,11 @@ def run(config, workdir, progress=None, strategy=None, allow_config_change=False
   defaults = json.loads(default_config().to_json_best_effort())
   path, lock = loop.open_workdir(workdir, resolved, kind='search', ignore=RESUMABLE_CHANGES,
                                  fixed=EXPERIMENT_FIELDS, allow_changes=allow_config_change,
-                                 defaults=defaults)
+                                 defaults=defaults, chief=distribute_lib.is_chief(task.strategy))
   try:
     result = loop.run(task, path, progress=progress,
-                      log_every_steps=config.search.log_every_steps)
+                      log_every_steps=config.search.log_every_steps,
+                      metrics_every_steps=config.search.get('metrics_every_steps', 1))
   finally:
     lock.release()
   logging.info('found cell %s', result['genotype'])

@@ -86,6 +86,10 @@ def default_config():
       cutout=16,             # Cutout length; 0 = none.
       eval_every=1,          # Evaluate on the test split every k epochs (and at the end).
       log_every_steps=50,    # TensorBoard step summaries every N steps.
+      # Step metrics are read back to the host (progress, NaN guard) every N
+      # steps: reading waits for the step, so on accelerators N > 1 keeps
+      # steps queued back to back.
+      metrics_every_steps=10,
   ))
   config.data = data.default_data_config()
   return config
@@ -304,7 +308,9 @@ def check_config(config):
   if t.lr_schedule not in LR_SCHEDULES:
     raise ValueError(f'unknown config.train.lr_schedule {t.lr_schedule!r}; allowed: '
                      f'{list(LR_SCHEDULES)}')
-  for field in ('epochs', 'batch_size', 'eval_every'):
+  for field in ('epochs', 'batch_size', 'eval_every', 'metrics_every_steps'):
+    if field not in t:
+      continue
     value = t[field]
     if not isinstance(value, int) or value < 1:
       raise ValueError(f'config.train.{field} must be a positive integer, got {value!r}')
@@ -410,13 +416,14 @@ class _Data:
         raise ValueError(f'config.train.batch_size={self.batch_size} exceeds the '
                          f'{len(self.train)} training examples')
 
-  def train_dataset(self, epoch):
+  def train_dataset(self, epoch, start_step=0):
     seed = self.config.seed
     if self.imagenet:
       return data.imagenet_dataset(self.config.data.data_dir, 'train', self.batch_size,
-                                   training=True, seed=seed * 100_003 + epoch)
+                                   training=True, seed=seed * 100_003 + epoch).skip(start_step)
     return data.make_dataset(self.train, self.batch_size, training=True, seed=seed,
-                             epoch=epoch, cutout=self.config.train.cutout)
+                             epoch=epoch, cutout=self.config.train.cutout,
+                             start_step=start_step)
 
   def test_dataset(self):
     if self.imagenet:
@@ -442,7 +449,7 @@ class _Data:
 EXPERIMENT_FIELDS = ('network', 'genotype', 'model', 'data.name', 'data.image_size')
 # Fields that may change between a run and its resumption.
 RESUMABLE_CHANGES = ('train.epochs', 'train.eval_every', 'train.eval_batch_size',
-                     'train.log_every_steps', 'data.path',
+                     'train.log_every_steps', 'train.metrics_every_steps', 'data.path',
                      'data.data_dir', 'data.download', 'distribute', 'allow_unfinished_search')
 
 
@@ -458,6 +465,8 @@ class TrainTask(loop.Task):
     self.workdir = pathlib.Path(workdir)
     self.genotype = resolve_genotype(config.genotype, config.network,
                                      config.get('allow_unfinished_search', False))
+    # First: MultiWorkerMirroredStrategy must exist before TF runs any op.
+    self.strategy = strategy or distribute_lib.make_strategy(config.get('distribute', 'default'))
     self.data = _Data(config)
     self.info = self.data.info
     saved_info = self.workdir / DATASET_FILE
@@ -472,7 +481,6 @@ class TrainTask(loop.Task):
     t = config.train
     self.epochs = t.epochs
     self.global_batch_size = t.batch_size
-    self.strategy = strategy or distribute_lib.make_strategy(config.get('distribute', 'default'))
     loop.check_data_and_batch(self.info.num_classes, t.batch_size, self.strategy,
                               batch_field='train.batch_size', kind='training run')
     keras.utils.set_random_seed(config.seed)
@@ -494,6 +502,8 @@ class TrainTask(loop.Task):
     return dict(**checkpointing.model_checkpoint_items(self.model), optimizer=self.optimizer)
 
   def on_fresh_start(self):
+    if not distribute_lib.is_chief(self.strategy):
+      return
     writer = tf.summary.create_file_writer(str(self.workdir / TB_DIR))
     with writer.as_default():
       tf.summary.scalar('model/params', self.params, step=0)
@@ -513,8 +523,9 @@ class TrainTask(loop.Task):
     self.model.drop_path_rate.assign(self.rate)
     return {'lr': self.lr}
 
-  def batches(self, epoch):
-    ds = self.strategy.experimental_distribute_dataset(self.data.train_dataset(epoch))
+  def batches(self, epoch, start_step=0):
+    ds = self.strategy.experimental_distribute_dataset(
+        self.data.train_dataset(epoch, start_step))
     return ds, self.data.steps
 
   def step(self, images, labels):
@@ -602,13 +613,16 @@ def run(config, workdir, progress=None, strategy=None, allow_config_change=False
   resolved = config.to_dict()
   resolved['genotype'] = genotype_to_json(task.genotype)
   defaults = default_config().to_dict()
+  chief = distribute_lib.is_chief(task.strategy)
   path, lock = loop.open_workdir(workdir, resolved, kind='training run', ignore=RESUMABLE_CHANGES,
                                  fixed=EXPERIMENT_FIELDS, allow_changes=allow_config_change,
-                                 defaults=defaults)
+                                 defaults=defaults, chief=chief)
   try:
-    workdir_lib.write_json(path / DATASET_FILE, dataset_info_to_dict(task.info))
+    if chief:
+      workdir_lib.write_json(path / DATASET_FILE, dataset_info_to_dict(task.info))
     results = loop.run(task, path, progress=progress,
-                       log_every_steps=config.train.get('log_every_steps', 50))
+                       log_every_steps=config.train.get('log_every_steps', 50),
+                       metrics_every_steps=config.train.get('metrics_every_steps', 1))
   finally:
     lock.release()
   logging.info('done: test accuracy %.4f after %d epochs', results['test_accuracy'],

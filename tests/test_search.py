@@ -24,6 +24,7 @@ def tiny_config(**overrides):
   c.search.eval_batch_size = 64
   c.optim.arch.lr = 3e-2  # move the alphas visibly within a few steps
   c.search.log_every_steps = 2
+  c.search.metrics_every_steps = 1  # progress after every step (tests interrupt there)
   for key, value in overrides.items():
     node = c
     *path, last = key.split('.')
@@ -173,9 +174,11 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
                           'optim.weights.grad_clip': 0.0})
   with pytest.raises(FloatingPointError, match='non-finite'):
     search.run(config, tmp_path)
-  assert tf.train.latest_checkpoint(str(tmp_path / 'checkpoints')).endswith('ckpt-1')
-  assert json.loads((tmp_path / 'genotype.json').read_text())['epochs'] == 1
-  reader = tf.train.load_checkpoint(str(tmp_path / 'checkpoints' / 'ckpt-1'))
+  saved = json.loads((tmp_path / 'genotype.json').read_text())
+  assert saved['epochs'] == 1
+  steps = saved['history'][0]['steps']  # checkpoints are numbered by global step
+  assert tf.train.latest_checkpoint(str(tmp_path / 'checkpoints')).endswith(f'ckpt-{steps}')
+  reader = tf.train.load_checkpoint(str(tmp_path / 'checkpoints' / f'ckpt-{steps}'))
   for name in reader.get_variable_to_shape_map():
     value = reader.get_tensor(name)
     if isinstance(value, np.ndarray) and value.dtype.kind == 'f':
@@ -201,7 +204,7 @@ def test_plain_softmax_constant_temperature_is_darts(tmp_path):
     ('softmax.s', 50.0, "exactly one of"),
     ('schedule.entropy', 'beta', r"config.schedule.entropy.*alphas"),
     ('data.source', 'web', r"config.data.source"),
-    ('distribute', 'tpu', r"config.distribute.*mirrored"),
+    ('distribute', 'gpus', r"config.distribute.*mirrored"),
 ])
 def test_bad_config_values_name_the_field(tmp_path, field, value, match):
   with pytest.raises(ValueError, match=match):
@@ -219,7 +222,12 @@ def test_missing_folder_and_empty_folder(tmp_path):
                tmp_path / 'w2')
 
 
-def test_mirrored_strategy_from_config_runs(tmp_path):
-  """config.distribute='mirrored' on this CPU-only machine: one replica, same loop."""
-  result = search.run(tiny_config(**{'distribute': 'mirrored', 'search.epochs': 1}), tmp_path)
-  assert math.isfinite(result['history'][0]['train_loss'])
+def test_mirrored_strategy_without_gpus_is_refused_before_any_write(tmp_path):
+  """config.distribute='mirrored' on a CPU-only machine (one device) is a mistake."""
+  if tf.config.list_physical_devices('GPU'):
+    pytest.skip('a GPU is present')
+  with pytest.raises(ValueError, match="'mirrored' needs GPUs"):
+    search.run(tiny_config(**{'distribute': 'mirrored', 'search.epochs': 1}), tmp_path / 'w')
+  assert not (tmp_path / 'w').exists()
+
+

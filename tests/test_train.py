@@ -31,6 +31,7 @@ def tiny_config(epochs=1):
                       cutout=0)
   config.data.update(source='sample', train_examples=256, test_examples=64)
   config.train.log_every_steps = 2
+  config.train.metrics_every_steps = 1  # progress after every step (tests count the calls)
   return config
 
 
@@ -400,8 +401,12 @@ def test_cell_with_dead_node_trains(tmp_path):
 
 def test_distribute_field_picks_the_strategy(tmp_path):
   config = tiny_config()
-  config.distribute = 'tpu'
+  config.distribute = 'gpus'
   with pytest.raises(ValueError, match=r"config.distribute.*mirrored"):
     train.run(config, tmp_path / 'bad')
-  config.distribute = 'mirrored'  # one replica on this CPU-only machine
+  config.distribute = 'tpu'  # no TPU here: refused before any write
+  with pytest.raises(ValueError, match=r"'tpu': no TPU found"):
+    train.run(config, tmp_path / 'tpu')
+  assert not (tmp_path / 'tpu').exists()
+  config.distribute = 'default'
   assert train.run(config, tmp_path / 'ok')['epochs'] == 1

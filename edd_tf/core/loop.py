@@ -22,12 +22,17 @@ A task (search.SearchTask, train.TrainTask) supplies what differs.
 
 import abc
 import json
+import pathlib
+import shutil
+import signal
+import threading
 import time
 
 from absl import logging
 import numpy as np
 import tensorflow as tf
 
+from edd_tf import distribute as distribute_lib
 from edd_tf import errors
 from edd_tf import workdir as workdir_lib
 
@@ -63,8 +68,13 @@ class Task(abc.ABC):
     """Sets per-epoch values; returns {name: float} (e.g. lr, temperature) to log."""
 
   @abc.abstractmethod
-  def batches(self, epoch):
-    """(iterable of step argument tuples, number of steps or None)."""
+  def batches(self, epoch, start_step=0):
+    """(iterable of step argument tuples from step `start_step`, steps per epoch).
+
+    The batches of an epoch must be a function of (seed, epoch, step) only, so
+    that a run resumed at `start_step` sees the batches an uninterrupted run
+    would have.
+    """
 
   @abc.abstractmethod
   def step(self, *batch):
@@ -102,7 +112,7 @@ def check_data_and_batch(num_classes, batch_size, strategy, *, batch_field, kind
 
 
 def open_workdir(path, config_json, *, kind, ignore=(), defaults=None, fixed=(),
-                 allow_changes=False):
+                 allow_changes=False, chief=True):
   """Prepares, locks and checks a workdir; writes config.json. Returns (path, lock).
 
   Nothing is written before every check passed: a path that is a file or not
@@ -121,7 +131,12 @@ def open_workdir(path, config_json, *, kind, ignore=(), defaults=None, fixed=(),
     allow_changes: accept changes of the other fields (e.g. lower learning
       rates after a NaN) and record them, with the checkpoint they continue
       from, in config.json's 'config_changes'.
+    chief: False for the non-chief workers of a multi-worker run: they share
+      the chief's workdir, write nothing there but a scratch checkpoint
+      directory, and hold no lock (the returned lock is a no-op).
   """
+  if not chief:
+    return pathlib.Path(path), _NoLock()
   path = workdir_lib.prepare(path)
   lock = workdir_lib.Lock(path)
   lock.acquire()
@@ -158,6 +173,12 @@ def open_workdir(path, config_json, *, kind, ignore=(), defaults=None, fixed=(),
   return path, lock
 
 
+class _NoLock:
+
+  def release(self):
+    pass
+
+
 def _fill_missing(saved, defaults):
   out = dict(saved)
   for key, value in defaults.items():
@@ -169,16 +190,28 @@ def _fill_missing(saved, defaults):
 
 
 class _Metrics:
-  """Running sums of step metrics, read back to floats."""
+  """Step metrics of one epoch: device values, read back every `every` steps.
 
-  def __init__(self):
-    self.sums = {}
-    self.steps = 0
+  Reading a value back to the host waits for the step that made it, so the
+  loop reads (NaN guard, progress, summaries) only every `every` steps and at
+  the epoch's end; in between, steps are dispatched back to back.
+  """
+
+  def __init__(self, sums=None, steps=0):
+    self.sums = dict(sums or {})
+    self.steps = steps     # Steps whose values are in `sums` or `pending`.
+    self.pending = []
 
   def add(self, values):
-    for key, value in values.items():
-      self.sums[key] = self.sums.get(key, 0.0) + float(value)
+    self.pending.append(values)
     self.steps += 1
+
+  def read(self):
+    """Folds the pending step values into the float sums (one host sync)."""
+    for values in self.pending:
+      for key, value in values.items():
+        self.sums[key] = self.sums.get(key, 0.0) + float(value)
+    self.pending = []
 
   def means(self):
     return {k: v / max(self.steps, 1) for k, v in self.sums.items()}
@@ -187,17 +220,82 @@ class _Metrics:
     return all(np.isfinite(v) for v in self.sums.values())
 
 
-def run(task, workdir, *, progress=None, log_every_steps=50):
+class _Interruption:
+  """SIGTERM (what cloud schedulers send before preempting) as a flag.
+
+  While installed, SIGTERM only sets `requested`; the loop saves a checkpoint
+  at the next step boundary and raises errors.Preempted. Installed only from
+  the main thread (Python delivers signals there); the previous handler is
+  restored on exit.
+  """
+
+  def __init__(self, signals=(signal.SIGTERM,)):
+    self.signals = signals
+    self.requested = None
+    self._previous = {}
+
+  def _handle(self, signum, frame):
+    del frame
+    self.requested = signal.Signals(signum).name
+    logging.warning('%s received: saving a checkpoint at the next step boundary',
+                    self.requested)
+
+  def __enter__(self):
+    if threading.current_thread() is threading.main_thread():
+      for sig in self.signals:
+        self._previous[sig] = signal.signal(sig, self._handle)
+    return self
+
+  def __exit__(self, *exc_info):
+    for sig, previous in self._previous.items():
+      signal.signal(sig, previous)
+
+
+class _Checkpoints:
+  """The workdir's checkpoints as every worker of a strategy must write them.
+
+  Checkpoints are numbered by global step (epoch * steps + step), so a
+  mid-epoch (preemption) checkpoint sorts between the epochs around it. Under
+  MultiWorkerMirroredStrategy saving is collective: every worker saves, the
+  chief into `checkpoints/`, the others into a temporary directory they
+  delete again (the TF multi-worker custom-loop recipe).
+  """
+
+  def __init__(self, checkpoint, workdir, strategy):
+    self.checkpoint = checkpoint
+    self.directory = workdir / CHECKPOINT_DIR
+    self.chief = distribute_lib.is_chief(strategy)
+    self.scratch = None
+    if not self.chief:
+      self.scratch = workdir / f'.worker-{distribute_lib.worker_index(strategy)}-scratch'
+    self.manager = tf.train.CheckpointManager(
+        checkpoint, str(self.directory if self.chief else self.scratch), max_to_keep=2)
+
+  def restore(self):
+    return workdir_lib.restore_latest(self.checkpoint, self.directory)
+
+  def save(self, number):
+    path = self.manager.save(checkpoint_number=number)
+    if not self.chief:
+      shutil.rmtree(self.scratch, ignore_errors=True)
+      return None
+    return path
+
+
+def run(task, workdir, *, progress=None, log_every_steps=50, metrics_every_steps=1):
   """Runs (or resumes, or just reports) `task` in an opened workdir.
 
   Args:
     task: a Task.
     workdir: a pathlib.Path prepared by `open_workdir`.
-    progress: optional callable(epoch, step, steps, metrics) called after
-      every step with running means, except that the last step's call waits
-      for the end of the epoch and carries the task's `progress_metrics` of
-      its record.
+    progress: optional callable(epoch, step, steps, metrics) called every
+      `metrics_every_steps` steps with running means, except that the last
+      step's call waits for the end of the epoch and carries the task's
+      `progress_metrics` of its record.
     log_every_steps: step-summary interval.
+    metrics_every_steps: how often step metrics are read back to the host
+      (NaN guard, progress, step summaries); 1 on CPUs, 10-100 on
+      accelerators so that steps are not serialised by the read-back.
 
   Returns:
     task.result(history).
@@ -205,77 +303,143 @@ def run(task, workdir, *, progress=None, log_every_steps=50):
   Raises:
     FloatingPointError: a non-finite step metric; the epoch is not saved and
       the message names the last good checkpoint (or says there is none).
+    errors.Preempted: SIGTERM arrived; a checkpoint of the step reached was
+      saved first, and rerunning resumes at that step with the input
+      pipeline at the same position.
   """
+  strategy = getattr(task, 'strategy', None) or tf.distribute.get_strategy()
+  chief = distribute_lib.is_chief(strategy)
   epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False, name='epoch')
   state_var = tf.Variable('{}', dtype=tf.string, trainable=False, name='state')
   checkpoint = tf.train.Checkpoint(**task.checkpoint_items(), epoch=epoch_var, state=state_var)
-  ckpt_dir = workdir / CHECKPOINT_DIR
-  manager = tf.train.CheckpointManager(checkpoint, str(ckpt_dir), max_to_keep=2)
+  checkpoints = _Checkpoints(checkpoint, workdir, strategy)
   history = []
-  restored = workdir_lib.restore_latest(checkpoint, ckpt_dir)
+  partial = None
+  restored = checkpoints.restore()
   if restored:
     state = json.loads(state_var.numpy().decode())
     task.load_state_dict(state.get('task', state))
     history = state.get('history', [])
-    logging.info('resumed from %s after epoch %d', restored, int(epoch_var.numpy()))
+    partial = state.get('partial')
+    logging.info('resumed from %s at epoch %d%s', restored, int(epoch_var.numpy()) + 1,
+                 f', step {partial["steps"]}' if partial else '')
   else:
     task.on_fresh_start()
   start = int(epoch_var.numpy())
-  writer = tf.summary.create_file_writer(str(workdir / TB_DIR))
+  writer = (tf.summary.create_file_writer(str(workdir / TB_DIR)) if chief
+            else tf.summary.create_noop_writer())
+  epoch_loop = _EpochLoop(task, strategy, writer, progress, log_every_steps,
+                          metrics_every_steps)
+
+  def save(epoch, partial_state=None):
+    epoch_var.assign(epoch)
+    state_var.assign(json.dumps({'task': task.state_dict(), 'history': history,
+                                 **({'partial': partial_state} if partial_state else {})}))
+    done = partial_state['steps'] if partial_state else 0
+    per_epoch = history[-1]['steps'] if history else done
+    return checkpoints.save(epoch * per_epoch + done)
+
   try:
-    for epoch in range(start, task.epochs):
-      _run_epoch(task, epoch, history, writer, progress, log_every_steps, restored, ckpt_dir)
-      epoch_var.assign(epoch + 1)
-      state_var.assign(json.dumps({'task': task.state_dict(), 'history': history}))
-      restored = manager.save(checkpoint_number=epoch + 1)
-      task.write_outputs(history, finished=epoch + 1 >= task.epochs)
-      with writer.as_default(step=epoch + 1):
-        for key, value in history[-1].get('scalars', {}).items():
-          tf.summary.scalar(key, value)
-        task.write_epoch_summaries(writer, history[-1])
-      writer.flush()
-      if progress is not None:
-        progress(epoch, history[-1]['steps'], history[-1]['steps'],
-                 task.progress_metrics(history[-1]))
+    with _Interruption() as interruption:
+      for epoch in range(start, task.epochs):
+        done = epoch_loop.run_epoch(epoch, history, restored, partial, interruption)
+        partial = None
+        if not done:   # Preempted: save the step reached, then stop.
+          path = save(epoch, epoch_loop.partial_state())
+          raise errors.Preempted(
+              f'{interruption.requested} received: saved epoch {epoch + 1} at step '
+              f'{epoch_loop.metrics.steps}' + (f' in {path}' if path else '') +
+              '; run the same command again to resume from there')
+        restored = save(epoch + 1) or restored
+        if chief:
+          task.write_outputs(history, finished=epoch + 1 >= task.epochs)
+        with writer.as_default(step=epoch + 1):
+          for key, value in history[-1].get('scalars', {}).items():
+            tf.summary.scalar(key, value)
+          task.write_epoch_summaries(writer, history[-1])
+        writer.flush()
+        if progress is not None:
+          progress(epoch, history[-1]['steps'], history[-1]['steps'],
+                   task.progress_metrics(history[-1]))
     if not history:
       raise ValueError(f'{task.kind}: nothing to run (0 epochs)')
-    if start >= task.epochs:  # finished before this call: refresh the outputs
+    if start >= task.epochs and chief:  # finished before this call: refresh the outputs
       task.write_outputs(history, finished=True)
   finally:
     writer.close()
   return task.result(history)
 
 
-def _run_epoch(task, epoch, history, writer, progress, log_every_steps, last_good, ckpt_dir):
-  logged = task.begin_epoch(epoch)
-  batches, steps = task.batches(epoch)
-  metrics = _Metrics()
-  started = last_log = time.time()
-  for batch in batches:
-    metrics.add(task.step(*batch))
-    n = metrics.steps
-    if not metrics.finite():
-      where = (f'the last good checkpoint is {last_good}' if last_good else
-               f'no checkpoint was saved yet in {ckpt_dir}')
-      raise FloatingPointError(
-          f'non-finite {task.kind} metrics at epoch {epoch + 1}, step {n} '
-          f'({", ".join(f"{k} {v:.4g}" for k, v in metrics.means().items())}); stopped without '
-          f'saving this epoch; {where}. Lower the learning rates or check the data.')
-    if progress is not None and n != steps:  # the epoch's last call comes after its end
-      progress(epoch, n, steps or n, metrics.means())
-    if n % log_every_steps == 0:
-      now = time.time()
-      seconds = (now - last_log) / log_every_steps
-      last_log = now
-      global_step = epoch * (steps or n) + n
-      with writer.as_default(step=global_step):
-        for key, value in {**metrics.means(), **logged}.items():
-          tf.summary.scalar(f'step/{key}', value)
-        tf.summary.scalar('step/seconds_per_step', seconds)
-        tf.summary.scalar('step/images_per_second', task.global_batch_size / seconds)
-  if metrics.steps == 0:
-    raise ValueError(f'{task.kind} epoch {epoch + 1} had no batches')
-  record = task.end_epoch(epoch, metrics.means(), history)
-  record['steps'] = metrics.steps
-  record['seconds'] = time.time() - started
-  history.append(record)
+class _EpochLoop:
+  """Steps of one epoch: metrics, NaN guard, progress, step summaries, preemption."""
+
+  def __init__(self, task, strategy, writer, progress, log_every_steps, metrics_every_steps):
+    self.task = task
+    self.strategy = strategy
+    self.writer = writer
+    self.progress = progress
+    self.log_every_steps = log_every_steps
+    self.every = max(int(metrics_every_steps), 1)
+    self.multi_worker = distribute_lib.num_workers(strategy) > 1
+    self.metrics = _Metrics()
+    self.seconds = 0.0
+
+  def partial_state(self):
+    self.metrics.read()
+    return {'steps': self.metrics.steps, 'sums': self.metrics.sums, 'seconds': self.seconds}
+
+  def _stop_requested(self, interruption, n):
+    """Whether to stop after step n (all workers agree under multi-worker)."""
+    if not self.multi_worker:
+      return bool(interruption.requested)
+    if n % self.every:
+      return False
+    return distribute_lib.any_worker(self.strategy, bool(interruption.requested))
+
+  def run_epoch(self, epoch, history, last_good, partial, interruption):
+    """Runs epoch `epoch` (from a saved partial state); False if preempted."""
+    task = self.task
+    logged = task.begin_epoch(epoch)
+    start = partial['steps'] if partial else 0
+    self.metrics = _Metrics(partial['sums'] if partial else None, start)
+    self.seconds = partial['seconds'] if partial else 0.0
+    batches, steps = task.batches(epoch, start)
+    started = time.time()
+    last_log, last_log_step = started, start
+    for batch in batches:
+      self.metrics.add(task.step(*batch))
+      n = self.metrics.steps
+      last = n == steps
+      if n % self.every == 0 or last:
+        self.metrics.read()
+        if not self.metrics.finite():
+          where = (f'the last good checkpoint is {last_good}' if last_good else
+                   'no checkpoint was saved yet')
+          raise FloatingPointError(
+              f'non-finite {task.kind} metrics at epoch {epoch + 1}, by step {n} '
+              f'({", ".join(f"{k} {v:.4g}" for k, v in self.metrics.means().items())}); '
+              f'stopped without saving this epoch; {where}. Lower the learning rates or '
+              'check the data.')
+        if self.progress is not None and not last:  # the last call comes after the epoch end
+          self.progress(epoch, n, steps or n, self.metrics.means())
+      if n % self.log_every_steps == 0:
+        self.metrics.read()
+        now = time.time()
+        seconds = (now - last_log) / max(n - last_log_step, 1)
+        last_log, last_log_step = now, n
+        with self.writer.as_default(step=epoch * (steps or n) + n):
+          for key, value in {**self.metrics.means(), **logged}.items():
+            tf.summary.scalar(f'step/{key}', value)
+          tf.summary.scalar('step/seconds_per_step', seconds)
+          tf.summary.scalar('step/images_per_second', task.global_batch_size / seconds)
+      if not last and self._stop_requested(interruption, n):
+        self.seconds += time.time() - started
+        return False
+    self.metrics.read()
+    if self.metrics.steps == 0:
+      raise ValueError(f'{task.kind} epoch {epoch + 1} had no batches')
+    record = task.end_epoch(epoch, self.metrics.means(), history)
+    record['steps'] = self.metrics.steps
+    record['seconds'] = self.seconds + time.time() - started
+    history.append(record)
+    return True

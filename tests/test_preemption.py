@@ -1,0 +1,64 @@
+"""SIGTERM mid-epoch: a checkpoint at that step, and the rerun ends where an uninterrupted run ends."""
+
+import json
+import os
+import signal
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from edd_tf import errors
+from edd_tf import search
+from tests.test_search import tiny_config
+
+
+def _arch_values(workdir):
+  reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(str(workdir / 'checkpoints')))
+  return {k: reader.get_tensor(k) for k in reader.get_variable_to_shape_map()
+          if k.startswith('alphas') and 'OPTIMIZER' not in k}
+
+
+def test_sigterm_mid_epoch_resumes_at_that_step_and_ends_equal(tmp_path):
+  config = tiny_config(**{'search.epochs': 2, 'benchmark.nb201_table': 'none'})
+  full = search.run(config, tmp_path / 'full')
+  steps = full['history'][0]['steps']
+  assert steps >= 3
+
+  def preempt(epoch, step, steps, metrics):
+    del steps, metrics
+    if epoch == 1 and step == 2:
+      os.kill(os.getpid(), signal.SIGTERM)  # the loop's handler only sets a flag
+
+  with pytest.raises(errors.Preempted, match='SIGTERM received: saved epoch 2 at step 2'):
+    search.run(config, tmp_path / 'cut', progress=preempt)
+  assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handler restored
+  assert tf.train.latest_checkpoint(str(tmp_path / 'cut' / 'checkpoints')).endswith(
+      f'ckpt-{steps + 2}')
+  saved = json.loads((tmp_path / 'cut' / 'genotype.json').read_text())
+  assert saved['epochs'] == 1 and not saved['finished']
+
+  calls = []
+  resumed = search.run(config, tmp_path / 'cut',
+                       progress=lambda e, s, n, m: calls.append((e, s)))
+  assert calls[0] == (1, 3)  # epoch 2 went on at its step 3: steps 1-2 were not rerun
+  assert resumed['finished'] and resumed['genotype'] == full['genotype']
+  for want, got in zip(full['history'], resumed['history']):
+    for key in ('train_loss', 'val_loss', 'train_acc', 'val_acc', 'entropy', 'discrete_acc',
+                'next_temperature'):
+      np.testing.assert_allclose(got[key], want[key], rtol=1e-5, atol=1e-6, err_msg=key)
+    assert got['steps'] == want['steps']
+  want, got = _arch_values(tmp_path / 'full'), _arch_values(tmp_path / 'cut')
+  assert want and want.keys() == got.keys()
+  for key in want:
+    np.testing.assert_allclose(got[key], want[key], rtol=1e-5, atol=1e-6, err_msg=key)
+
+
+def test_metrics_read_every_n_steps_still_stop_a_nan(tmp_path):
+  calls = []
+  config = tiny_config(**{'search.epochs': 3, 'optim.weights.lr_min': 1e30,
+                          'optim.weights.grad_clip': 0.0, 'search.metrics_every_steps': 3})
+  with pytest.raises(FloatingPointError, match='non-finite search metrics at epoch 2, by step'):
+    search.run(config, tmp_path, progress=lambda e, s, n, m: calls.append((e, s)))
+  # Progress comes every 3 steps (and at the epoch's end), not after every step.
+  assert (0, 3) in calls and (0, 1) not in calls and (0, 2) not in calls
