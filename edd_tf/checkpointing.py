@@ -13,3 +13,16 @@ def model_checkpoint_items(model):
   catches a different network.
   """
   return {'model': model, 'model_weights': list(model.weights)}
+
+
+def seed_states(model):
+  """{'seed_states': [...]}: the states of the model's keras.random.SeedGenerators, or {}.
+
+  Keras 3 checkpoints neither tracks them (they are not in `model.weights`):
+  without them a resumed run draws other drop-path masks or noise than an
+  uninterrupted one. They are saved with the checkpoint but restored only
+  when present, so checkpoints written before they were saved still restore.
+  """
+  states = [generator.state for layer in model._flatten_layers()  # pylint: disable=protected-access
+            for generator in getattr(layer, '_seed_generators', [])]
+  return {'seed_states': states} if states else {}

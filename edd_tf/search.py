@@ -391,6 +391,9 @@ class SearchTask(loop.Task):
     return dict(**checkpointing.model_checkpoint_items(s.model), **s.arch,
                 temperature=s.temperature, w_opt=s.w_opt, a_opt=s.a_opt)
 
+  def optional_checkpoint_items(self):
+    return checkpointing.seed_states(self.searcher.model)  # RobustDARTS 'noise' ops
+
   def state_dict(self):
     return {'schedule': self.schedule.state_dict()}
 

@@ -501,6 +501,9 @@ class TrainTask(loop.Task):
   def checkpoint_items(self):
     return dict(**checkpointing.model_checkpoint_items(self.model), optimizer=self.optimizer)
 
+  def optional_checkpoint_items(self):
+    return checkpointing.seed_states(self.model)  # drop-path masks
+
   def on_fresh_start(self):
     if not distribute_lib.is_chief(self.strategy):
       return

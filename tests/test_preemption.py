@@ -62,3 +62,34 @@ def test_metrics_read_every_n_steps_still_stop_a_nan(tmp_path):
     search.run(config, tmp_path, progress=lambda e, s, n, m: calls.append((e, s)))
   # Progress comes every 3 steps (and at the epoch's end), not after every step.
   assert (0, 3) in calls and (0, 1) not in calls and (0, 2) not in calls
+
+
+def test_training_with_drop_path_resumes_mid_epoch_to_the_same_weights(tmp_path):
+  """Drop-path masks come from a SeedGenerator whose state the checkpoint now holds."""
+  from edd_tf import train  # pylint: disable=g-import-not-at-top
+  from tests.test_train import tiny_config as train_config  # pylint: disable=g-import-not-at-top
+  config = train_config(epochs=2)  # the drop-path rate ramps up from 0 in epoch 1
+  config.network, config.genotype = 'darts_cifar', 'DARTS_V2'
+  config.model.update(channels=4, layers=3, drop_path_prob=0.3)
+  config.train.cutout = 8
+  full = train.run(config, tmp_path / 'full')
+
+  def preempt(epoch, step, steps, metrics):
+    del steps, metrics
+    if epoch == 1 and step == 2:
+      os.kill(os.getpid(), signal.SIGTERM)
+
+  with pytest.raises(errors.Preempted, match='saved epoch 2 at step 2'):
+    train.run(config, tmp_path / 'cut', progress=preempt)
+  resumed = train.run(config, tmp_path / 'cut')
+  for key in ('loss', 'accuracy', 'test_loss', 'test_accuracy'):
+    np.testing.assert_allclose(resumed[key if key.startswith('test') else f'train_{key}'],
+                               full[key if key.startswith('test') else f'train_{key}'],
+                               rtol=1e-5, atol=1e-6, err_msg=key)
+  want = tf.train.load_checkpoint(str(tmp_path / 'full' / 'checkpoints'))
+  got = tf.train.load_checkpoint(str(tmp_path / 'cut' / 'checkpoints'))
+  names = [n for n in want.get_variable_to_shape_map() if n.startswith('model_weights/')]
+  assert names
+  for name in names:
+    np.testing.assert_allclose(got.get_tensor(name), want.get_tensor(name), rtol=1e-5,
+                               atol=1e-6, err_msg=name)

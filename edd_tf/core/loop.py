@@ -53,6 +53,10 @@ class Task(abc.ABC):
   def checkpoint_items(self):
     """{name: trackable} the checkpoint holds (besides the epoch and JSON state)."""
 
+  def optional_checkpoint_items(self):
+    """{name: trackable} saved with the checkpoint, restored only when present in it."""
+    return {}
+
   def state_dict(self):
     """JSON-serialisable state to checkpoint with the variables (e.g. a schedule)."""
     return {}
@@ -261,18 +265,23 @@ class _Checkpoints:
   delete again (the TF multi-worker custom-loop recipe).
   """
 
-  def __init__(self, checkpoint, workdir, strategy):
-    self.checkpoint = checkpoint
+  def __init__(self, items, optional, workdir, strategy):
+    self.checkpoint = tf.train.Checkpoint(**items)  # what must restore
+    self.optional = optional                        # restored when present
     self.directory = workdir / CHECKPOINT_DIR
     self.chief = distribute_lib.is_chief(strategy)
     self.scratch = None
     if not self.chief:
       self.scratch = workdir / f'.worker-{distribute_lib.worker_index(strategy)}-scratch'
+    saved = tf.train.Checkpoint(**items, **optional)
     self.manager = tf.train.CheckpointManager(
-        checkpoint, str(self.directory if self.chief else self.scratch), max_to_keep=2)
+        saved, str(self.directory if self.chief else self.scratch), max_to_keep=2)
 
   def restore(self):
-    return workdir_lib.restore_latest(self.checkpoint, self.directory)
+    path = workdir_lib.restore_latest(self.checkpoint, self.directory)
+    if path and self.optional:
+      tf.train.Checkpoint(**self.optional).restore(path).expect_partial()
+    return path
 
   def save(self, number):
     path = self.manager.save(checkpoint_number=number)
@@ -311,8 +320,8 @@ def run(task, workdir, *, progress=None, log_every_steps=50, metrics_every_steps
   chief = distribute_lib.is_chief(strategy)
   epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False, name='epoch')
   state_var = tf.Variable('{}', dtype=tf.string, trainable=False, name='state')
-  checkpoint = tf.train.Checkpoint(**task.checkpoint_items(), epoch=epoch_var, state=state_var)
-  checkpoints = _Checkpoints(checkpoint, workdir, strategy)
+  checkpoints = _Checkpoints(dict(**task.checkpoint_items(), epoch=epoch_var, state=state_var),
+                             task.optional_checkpoint_items(), workdir, strategy)
   history = []
   partial = None
   restored = checkpoints.restore()
