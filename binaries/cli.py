@@ -29,14 +29,18 @@ its config flags with `define_config_file` and runs `cli.run(main)`:
   (TF_ENABLE_ONEDNN_OPTS) is left alone.
 - Config flags are checked before absl parses them (ml_collections parses a
   config flag with a default while defining it): a missing config file, a
-  file without get_config(), a config of the wrong kind (search vs training)
-  or an unknown `--config.a.b` field each end in one `error: ...` line.
+  file without get_config(), a config of the wrong kind (search vs training),
+  an unknown `--config.a.b` field or a value that does not parse as the
+  field's type (`--config.search.epochs=abc`) each end in one `error: ...`
+  line.
 - `run(main)`: the errors a user can cause (edd_tf.errors.EddError,
   ValueError, FloatingPointError, missing / unwritable files) end in one
   `error: <message>` line on stderr and exit status 1; Ctrl-C in
   `interrupted` and status 130; SIGTERM (preemption) saves a checkpoint at
   the next step boundary, then ends in `preempted: ...` and status 143
   (128 + SIGTERM, what schedulers expect). --verbosity also logs the traceback.
+  Any other bad flag (absl's "FATAL Flags parsing error") is one `error:`
+  line too (`parse_flags`).
 
 This module does not import TensorFlow.
 """
@@ -51,6 +55,7 @@ import re
 import sys
 import tempfile
 import traceback
+import typing
 
 from absl import app
 from absl import flags
@@ -183,13 +188,30 @@ def _config_file_in(argv, name):
 
 
 def _overrides_in(argv, name):
-  """Dotted fields of the --name.a.b=... / --noname.a.b overrides in argv."""
-  fields = []
-  for arg in argv:
-    match = re.match(rf'^--?(no)?{re.escape(name)}\.([^=]+)', arg)
+  """The --name.a.b overrides in argv: [(field 'a.b', value text or None)].
+
+  The value is the text after '=', else the next argument (`--name.a.b 5`),
+  else None (a bare boolean `--name.a.b`); `--noname.a.b` gives 'false'.
+  Whether a following argument is the value depends on the field's type, so
+  `check_override_value` decides (see `_Override`).
+  """
+  found = []
+  for i, arg in enumerate(argv):
+    if arg == '--':
+      break
+    match = re.match(rf'^--?(no)?{re.escape(name)}\.([^=]+)(=(.*))?$', arg, re.DOTALL)
     if match:
-      fields.append(match.group(2))
-  return fields
+      following = argv[i + 1] if i + 1 < len(argv) else None
+      found.append(_Override(match.group(2), match.group(4), following, bool(match.group(1))))
+  return found
+
+
+class _Override(typing.NamedTuple):
+  """One `--name.field...` argument."""
+  field: str            # 'search.epochs'
+  inline: str | None    # the text after '=', if any
+  following: str | None  # the next argument (the value of `--name.field VALUE`)
+  negated: bool         # `--noname.field`
 
 
 def load_config_file(spec, name='config'):
@@ -289,6 +311,56 @@ def check_override(config, field, name='config'):
                              f'{", ".join(sorted(node.keys()))}')
 
 
+# The types whose overrides are checked here, the parser ml_collections uses
+# for them (config_flags._FIELD_TYPE_TO_PARSER) and what the message says.
+_VALUE_PARSERS = {
+    bool: (flags.BooleanParser(), 'true or false'),
+    int: (flags.IntegerParser(), 'an integer'),
+    float: (flags.FloatParser(), 'a number'),
+}
+
+
+def check_override_value(config, override, path, name='config'):
+  """Raises ConfigError if an override's value does not parse as its field's type.
+
+  ml_collections would reject it too, but with absl's two-line "FATAL Flags
+  parsing error"; this names the field, the value and the expected type.
+  Fields of other types (str, tuples, ...) are left to ml_collections.
+
+  Args:
+    config: the config file's ConfigDict.
+    override: an `_Override` (`check_override` has accepted its field).
+    path: the config file (named in the message).
+    name: the config flag's name.
+  """
+  if '[' in override.field:
+    return
+  *parents, key = override.field.split('.')
+  holder = config
+  for parent in parents:
+    holder = holder[parent]
+  field_type = holder.get_type(key) if hasattr(holder, 'get_type') else type(holder[key])
+  if field_type not in _VALUE_PARSERS:
+    return
+  parser, expected = _VALUE_PARSERS[field_type]
+  if override.negated:
+    if field_type is bool:
+      return
+    raise errors.ConfigError(f'--no{name}.{override.field} only exists for a true/false field; '
+                             f'{override.field} is {expected} (e.g. '
+                             f'--{name}.{override.field}={holder[key]!r})')
+  text = override.inline
+  if text is None and field_type is not bool:
+    text = override.following
+  if text is None:
+    return  # A bare boolean, or a missing value (absl says so).
+  try:
+    parser.parse(text)
+  except (TypeError, ValueError):
+    raise errors.ConfigError(f'--{name}.{override.field} must be {expected} (like its value '
+                             f'{holder[key]!r} in {path}), got {text!r}') from None
+
+
 def check_kind(config, kind, path, name='config'):
   """Raises ConfigError unless `config` is a `kind` ('search' / 'train') config."""
   actual = next((k for k, (sections, _, _) in KINDS.items()
@@ -324,8 +396,9 @@ def check_config_flag(name, default=None, kind=None, argv=None):
                              f'{type(config).__name__}, not a ConfigDict')
   if kind is not None:
     check_kind(config, kind, spec.split(':', 1)[0], name)
-  for field in _overrides_in(argv, name):
-    check_override(config, field, name)
+  for override in _overrides_in(argv, name):
+    check_override(config, override.field, name)
+    check_override_value(config, override, spec.split(':', 1)[0], name)
 
 
 def define_config_file(name, default, help_string, *, kind=None):
@@ -369,10 +442,19 @@ def _call_main(main, argv):
     sys.exit(143)
   except USER_ERRORS as e:
     message = errors.one_line(e) or type(e).__name__
-    logging.error('%s', message, exc_info=flags.FLAGS['verbosity'].present)
+    if flags.FLAGS['verbosity'].present:  # Else the `error:` line is all that is printed.
+      logging.error('%s', message, exc_info=True)
     fail(message)
+
+
+def parse_flags(argv):
+  """absl's flag parsing, with a bad flag reported as one `error: ...` line (status 1)."""
+  try:
+    return flags.FLAGS(argv)
+  except flags.Error as e:
+    fail(f'{e} (--helpfull lists the flags)')
 
 
 def run(main):
   """`app.run(main)` with one-line errors (see the module docstring)."""
-  app.run(functools.partial(_call_main, main))
+  app.run(functools.partial(_call_main, main), flags_parser=parse_flags)

@@ -11,34 +11,29 @@ Predict local image files with the export alone:
   python -m binaries.predict --export_dir=/tmp/edd/serving/quick/1 cat.jpg photos/
 """
 
-import sys
+from binaries import cli  # First: quiets TensorFlow's import-time notices.
 
 from absl import app
 from absl import flags
-from absl import logging
 
-from binaries import progress as progress_lib
 from edd_tf import export
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'A binaries.train workdir.')
 _EXPORT_DIR = flags.DEFINE_string('export_dir', None, 'SavedModel directory to write.')
-_OVERWRITE = flags.DEFINE_bool('overwrite', False, 'Write into a non-empty export_dir.')
+_OVERWRITE = flags.DEFINE_bool(
+    'overwrite', False, 'Replace the export already in export_dir (refused if the directory '
+    'holds anything but the files of an export).')
 flags.mark_flags_as_required(['workdir', 'export_dir'])
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
-  progress_lib.quiet_logs()
-  try:
-    metadata = export.export(_WORKDIR.value, _EXPORT_DIR.value, overwrite=_OVERWRITE.value)
-  except ValueError as e:
-    logging.error('%s', e)
-    sys.exit(f'error: {e}')
+  metadata = export.export(_WORKDIR.value, _EXPORT_DIR.value, overwrite=_OVERWRITE.value)
   print(f"exported {metadata['checkpoint']} to {_EXPORT_DIR.value} "
         f"(images uint8[batch, {metadata['image_size']}, {metadata['image_size']}, 3] or "
         f"image_bytes string[batch], {metadata['num_classes']} classes)")
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)

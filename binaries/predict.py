@@ -12,18 +12,17 @@ one line per image, in argument order:
   cat.jpg: cat 0.712, dog 0.150, frog 0.040
 
 Bad input (a missing path, a folder without images, no images at all, a file
-that does not decode, a directory that is not a binaries.export SavedModel)
-ends the run with one `error: ...` line on stderr and exit status 1; lines of
-the batches before an undecodable file have been printed by then.
+that does not decode, a directory that is not a binaries.export SavedModel,
+a bad flag) ends the run with one `error: ...` line on stderr and exit status
+1 (binaries/cli.py, which imports no model code); lines of the batches before
+an undecodable file have been printed by then.
 """
 
-import os
-import pathlib
-import sys
+from binaries import cli  # First: quiets TensorFlow's import-time notices.
 
-from absl import app
+import pathlib
+
 from absl import flags
-from absl import logging
 import numpy as np
 
 SIGNATURE = 'serving_bytes'
@@ -38,18 +37,16 @@ _TOP_K = flags.DEFINE_integer('top_k', 3, 'Classes printed per image (at most al
 _BATCH_SIZE = flags.DEFINE_integer('batch_size', 64, 'Images per call of the signature.')
 
 
-class PredictError(Exception):
-  """A bad input, reported as one `error: ...` line."""
+class PredictError(ValueError):
+  """A bad input, reported as one `error: ...` line (by `cli.run`)."""
 
 
-def import_tensorflow(verbose):
-  """Imports TensorFlow, with its C++ INFO and WARNING logs off unless `verbose`.
+def import_tensorflow():
+  """Imports TensorFlow (its start-up quieted by binaries.cli unless --verbosity).
 
   The import is deferred until the arguments have been checked, so that bad
   arguments are answered at once.
   """
-  if not verbose:
-    os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   return tf
 
@@ -197,7 +194,7 @@ def format_line(path, probabilities, labels, top_k):
   return f'{path}: ' + ', '.join(f'{labels[i]} {probabilities[i]:.3f}' for i in top)
 
 
-def run(export_dir, args, top_k, batch_size, verbose=False):
+def run(export_dir, args, top_k, batch_size):
   """Prints the top_k classes of every image named by `args`.
 
   Args:
@@ -205,7 +202,6 @@ def run(export_dir, args, top_k, batch_size, verbose=False):
     args: the image file and folder arguments.
     top_k: classes printed per image.
     batch_size: images per call of the signature.
-    verbose: leave TensorFlow's C++ logs on.
 
   Raises:
     PredictError: for any bad input (see the module docstring).
@@ -216,7 +212,7 @@ def run(export_dir, args, top_k, batch_size, verbose=False):
     raise PredictError(f'--batch_size must be at least 1, got {batch_size}')
   export_dir, labels = check_export_dir(export_dir)
   files = list_images(args)
-  tf = import_tensorflow(verbose)
+  tf = import_tensorflow()
   signature = load_signature(tf, export_dir)
   for path, probabilities in predict(tf, signature, files, batch_size):
     if len(probabilities) != len(labels):
@@ -226,14 +222,8 @@ def run(export_dir, args, top_k, batch_size, verbose=False):
 
 
 def main(argv):
-  verbose = flags.FLAGS['verbosity'].present
-  if not verbose:
-    logging.set_verbosity(logging.WARNING)
-  try:
-    run(_EXPORT_DIR.value, argv[1:], _TOP_K.value, _BATCH_SIZE.value, verbose=verbose)
-  except PredictError as e:
-    sys.exit(f'error: {e}')
+  run(_EXPORT_DIR.value, argv[1:], _TOP_K.value, _BATCH_SIZE.value)
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)

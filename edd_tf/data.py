@@ -14,12 +14,17 @@ function of (seed, epoch, b), so a pipeline can be rebuilt at any step.
 
 import dataclasses
 import pathlib
+import re
+import socket
+import threading
 
 from absl import logging
 import ml_collections
 import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
+
+from edd_tf import errors
 
 ASSETS_DIR = pathlib.Path(__file__).parent / 'assets'
 SAMPLE_FILE = 'cifar10_sample.npz'
@@ -28,6 +33,12 @@ SPLITS = ('train', 'test')
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png')
 # The order of the examples returned by load_arrays (fixed for reproducibility).
 _ORDER_SEED = 0
+# Skipped bad images named in the warning (the rest are counted).
+_NAMED_BAD_IMAGES = 5
+# config.data.download=True first checks that this (host, port) answers (tfds
+# fetches dataset metadata from Google Cloud Storage), for at most this long.
+NETWORK_CHECK_ADDRESS = ('storage.googleapis.com', 443)
+NETWORK_CHECK_SECONDS = 3.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,10 +103,11 @@ def default_data_config():
       name='cifar10',       # DATASETS key: normalisation, classes, tfds name.
       path='',              # ImageFolder root holding train/ and test/<class>/ images.
       data_dir='',          # tfds data_dir ('' = tfds default).
-      download=False,       # Let tfds download and prepare (needs internet).
+      download=False,       # Let tfds download and prepare (needs internet; checked first).
       train_examples=0,     # 0 = all; else a deterministic class-balanced subset.
       test_examples=0,
       image_size=0,         # 0 = the dataset's size; images are resized to it.
+      skip_bad_images=False,  # 'folder': skip (and count) files that do not decode.
   ))
 
 
@@ -119,6 +131,9 @@ def load_arrays(data_config, split):
 
   Raises:
     ValueError: on a bad field, a missing folder or missing tfds data.
+    DataError (a ValueError): an image file of the folder that cannot be read
+      or decoded (named; config.data.skip_bad_images=True skips them), or
+      config.data.download=True without a network.
   """
   if split not in SPLITS:
     raise ValueError(f'unknown split {split!r}; allowed splits: {list(SPLITS)}')
@@ -141,7 +156,8 @@ def load_arrays(data_config, split):
   if source == 'sample':
     arrays = _load_sample(name, split, limit, field)
   elif source == 'folder':
-    arrays = _load_folder(data_config.get('path', ''), name, split, limit, field, size)
+    arrays = _load_folder(data_config.get('path', ''), name, split, limit, field, size,
+                          skip_bad=bool(data_config.get('skip_bad_images', False)))
   else:
     arrays = _load_tfds(data_config, name, split, limit, field)
   if arrays.images.shape[1:3] != (size, size):
@@ -173,26 +189,65 @@ def _subset_order(labels, limit, field):
   return order[np.random.default_rng(_ORDER_SEED).permutation(len(order))]
 
 
-def _decode_all(encoded, size=None):
-  """Decodes a list of encoded images into uint8[N, size, size, 3]."""
-  def decode(data):
-    image = tf.io.decode_image(data, channels=3, expand_animations=False)
-    if size is not None:
-      image = tf.cond(
-          tf.reduce_all(tf.shape(image)[:2] == size),
-          lambda: image,
-          lambda: tf.cast(tf.round(tf.clip_by_value(
-              tf.image.resize(image, [size, size], antialias=True), 0, 255)), tf.uint8))
-      image = tf.ensure_shape(image, [size, size, 3])
-    return image
+def _decode_one(data, size=None):
+  """Decodes one encoded image to uint8[H, W, 3], resized to [size, size] if given."""
+  image = tf.io.decode_image(data, channels=3, expand_animations=False)
+  if size is not None:
+    image = tf.cond(
+        tf.reduce_all(tf.shape(image)[:2] == size),
+        lambda: image,
+        lambda: tf.cast(tf.round(tf.clip_by_value(
+            tf.image.resize(image, [size, size], antialias=True), 0, 255)), tf.uint8))
+    image = tf.ensure_shape(image, [size, size, 3])
+  return image
 
+
+def _decode_all(encoded, size=None):
+  """Decodes a list of encoded images into uint8[N, size, size, 3].
+
+  Raises:
+    tf.errors.InvalidArgumentError: if any of them does not decode (unnamed;
+      `_decode_folder` finds which).
+  """
   if not encoded:
     return np.zeros((0, size or 0, size or 0, 3), np.uint8)
   ds = tf.data.Dataset.from_tensor_slices(tf.constant(encoded, tf.string))
-  ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+  ds = ds.map(lambda data: _decode_one(data, size), num_parallel_calls=tf.data.AUTOTUNE,
+              deterministic=True)
   if size is None:
     return np.stack(list(ds.as_numpy_iterator()))
   return ds.batch(len(encoded)).get_single_element().numpy()
+
+
+def _op_error_text(error):
+  """The informative part of a TF op error ('Input is empty.'), one line."""
+  text = getattr(error, 'message', None) or str(error)
+  text = re.sub(r'\{\{function_node [^}]*\}\}\s*', '', text)
+  text = re.sub(r'\s*\[Op:\w+\].*$', '', text, flags=re.DOTALL)
+  return errors.one_line(text).rstrip('.') or type(error).__name__
+
+
+def _decode_each(encoded, size):
+  """Decodes what decodes: ({position: image}, {position: reason}).
+
+  The slow path of `_decode_folder`, taken only after `_decode_all` failed:
+  one parallel pass that drops the failing images, then the failures alone,
+  one by one, for their error messages (the first `_NAMED_BAD_IMAGES`).
+  """
+  ds = tf.data.Dataset.from_tensor_slices(tf.constant(encoded, tf.string)).enumerate()
+  ds = ds.map(lambda i, data: (i, _decode_one(data, size)),
+              num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).ignore_errors()
+  decoded = {int(i): image for i, image in ds.as_numpy_iterator()}
+  reasons = {}
+  for position in (p for p in range(len(encoded)) if p not in decoded):
+    reason = 'does not decode'
+    if len(reasons) < _NAMED_BAD_IMAGES:
+      try:
+        _decode_one(tf.constant(encoded[position]), size)
+      except tf.errors.OpError as e:
+        reason = _op_error_text(e)
+    reasons[position] = reason
+  return decoded, reasons
 
 
 def _resize_uint8(images, size):
@@ -224,8 +279,13 @@ def _list_classes(split_dir):
   return sorted(p.name for p in split_dir.iterdir() if p.is_dir())
 
 
-def _load_folder(path, name, split, limit, field, size):
-  """An ImageFolder tree `path/{train,test}/<class>/*.{jpg,jpeg,png}`."""
+def _load_folder(path, name, split, limit, field, size, *, skip_bad=False):
+  """An ImageFolder tree `path/{train,test}/<class>/*.{jpg,jpeg,png}`.
+
+  A file that cannot be read or decoded is a DataError naming it, unless
+  `skip_bad` (config.data.skip_bad_images): then it is left out as if it were
+  not there, and one warning counts and names the skipped files.
+  """
   if not path:
     raise ValueError("config.data.source='folder' needs config.data.path, the folder holding "
                      "train/<class>/*.jpg and test/<class>/*.jpg")
@@ -252,11 +312,74 @@ def _load_folder(path, name, split, limit, field, size):
     raise ValueError(f'config.data.path={path!r}: no images ({", ".join(IMAGE_EXTENSIONS)}) '
                      f'in {split_dir}/<class>/')
   labels = np.asarray(labels, np.int32)
-  order = _subset_order(labels, limit, field)
-  images = _decode_all([files[i].read_bytes() for i in order], size)
+  images, order, bad = _decode_folder(files, labels, limit, field, size, skip_bad=skip_bad,
+                                      path=path, split=split)
+  if bad:
+    names = [str(files[i].relative_to(root)) for i in sorted(bad)]
+    more = f' and {len(names) - _NAMED_BAD_IMAGES} more' if len(names) > _NAMED_BAD_IMAGES else ''
+    logging.warning('config.data.path=%r: skipped %d bad image file(s) of %s/ '
+                    '(config.data.skip_bad_images=True): %s%s', path, len(bad), split,
+                    ', '.join(names[:_NAMED_BAD_IMAGES]), more)
   info = dataclasses.replace(DATASETS[name], num_classes=len(classes), image_size=size,
                              class_names=tuple(classes))
   return Arrays(images, labels[order], info)
+
+
+def _decode_folder(files, labels, limit, field, size, *, skip_bad, path, split):
+  """Reads and decodes the (subset of the) files of one ImageFolder split.
+
+  Fast path: all files at once (`_decode_all`). Only if a file cannot be read
+  or decoded are the files decoded one by one (`_decode_each`) to find which.
+  With `skip_bad`, a bad file is treated as if it were not in the folder: the
+  subset is drawn again from the other files (decoding only the new ones).
+
+  Returns:
+    (uint8[N, size, size, 3] images, the file indices they come from,
+    {file index: problem} of the skipped files).
+
+  Raises:
+    DataError: naming the first bad file (unless skip_bad), or if no file of
+      the split decodes.
+  """
+  keep = np.arange(len(files))
+  decoded, bad = {}, {}   # file index -> image / problem
+  while True:
+    order = keep[_subset_order(labels[keep], limit, field)]
+    todo = [int(i) for i in order if int(i) not in decoded]
+    blobs, problems = {}, {}
+    for i in todo:
+      try:
+        blobs[i] = files[i].read_bytes()
+      except OSError as e:
+        problems[i] = f'cannot read {files[i]} ({e.strerror or e})'
+      else:
+        if not blobs[i]:
+          del blobs[i]
+          problems[i] = f'cannot decode {files[i]} (empty file, 0 bytes)'
+    if not problems and not decoded:
+      try:
+        return _decode_all([blobs[i] for i in todo], size), order, bad
+      except tf.errors.InvalidArgumentError:
+        pass  # Find the culprits below.
+    readable = list(blobs)
+    images, reasons = _decode_each([blobs[i] for i in readable], size)
+    decoded.update((readable[p], image) for p, image in images.items())
+    problems.update((readable[p], f'cannot decode {files[readable[p]]} ({reason})')
+                    for p, reason in reasons.items())
+    if not problems:
+      return np.stack([decoded[int(i)] for i in order]), order, bad
+    first = min(problems, key=lambda i: str(files[i]))
+    if not skip_bad:
+      others, it = '', 'it'
+      if len(problems) > 1:
+        others, it = f', and {len(problems) - 1} more bad file(s) of {split}/', 'them'
+      raise errors.DataError(f'config.data.path={path!r}: {problems[first]}{others}; fix or '
+                             f'remove {it}, or set --config.data.skip_bad_images=True')
+    bad.update(problems)
+    keep = np.asarray([i for i in keep if int(i) not in problems], np.int64)
+    if not len(keep):
+      raise errors.DataError(f'config.data.path={path!r}: none of the {len(files)} image files '
+                             f'of {split}/ can be used; the first: {problems[first]}')
 
 
 def _tfds_error(name, data_dir, error):
@@ -268,12 +391,63 @@ def _tfds_error(name, data_dir, error):
       f"'folder' (an ImageFolder tree) or 'sample' (the embedded CIFAR-10 sample).")
 
 
+def network_problem(address=NETWORK_CHECK_ADDRESS, timeout=NETWORK_CHECK_SECONDS):
+  """Why a TCP connection to `address` does not open within `timeout` s; None if it does.
+
+  Name resolution counts towards the timeout (it runs in a helper thread,
+  since socket timeouts do not cover it). `_load_tfds` calls this before a
+  download; tests replace it to simulate being on- or offline.
+  """
+  outcome = []
+
+  def connect():
+    try:
+      socket.create_connection(address, timeout=timeout).close()
+      outcome.append(None)
+    except OSError as e:
+      outcome.append(errors.one_line(e) or type(e).__name__)
+
+  thread = threading.Thread(target=connect, name='network-check', daemon=True)
+  thread.start()
+  thread.join(timeout)
+  if not outcome:
+    return f'no answer within {timeout:g} s'
+  return outcome[0]
+
+
+def _is_prepared(name, data_dir):
+  """Whether tfds has `name` prepared in `data_dir` (None = tfds default); offline."""
+  try:
+    return tfds.builder(name, data_dir=data_dir).is_prepared()
+  except Exception:  # pylint: disable=broad-except  # Unknown = let tfds.load decide.
+    return False
+
+
+def _check_download(name, data_dir):
+  """Raises DataError at once if tfds would have to download `name` without a network."""
+  if _is_prepared(name, data_dir):
+    return
+  host, port = NETWORK_CHECK_ADDRESS
+  problem = network_problem()
+  if problem is None:
+    return
+  where = data_dir or 'the tfds default data_dir'
+  raise errors.DataError(
+      f'config.data.download=True but there is no network: cannot reach {host}:{port} '
+      f'({problem}), and {name!r} is not prepared in {where}. Prepare it on a machine with '
+      f'internet (`tfds build {name} --data_dir=DIR`), copy DIR here and set '
+      f"config.data.data_dir=DIR, or use config.data.source='folder' with config.data.path "
+      f'(an ImageFolder tree)')
+
+
 def _load_tfds(data_config, name, split, limit, field):
   """A tfds dataset loaded whole into memory (CIFAR/SVHN sized)."""
   if name == 'imagenet2012':
     raise ValueError("config.data.name='imagenet2012' is too large to load into memory with "
                      "config.data.source='tfds'; stream it with data.imagenet_dataset()")
   data_dir = data_config.get('data_dir', '') or None
+  if data_config.get('download', False):
+    _check_download(name, data_dir)
   try:
     (images, labels), info = tfds.load(
         name, split=split, data_dir=data_dir, download=bool(data_config.get('download', False)),

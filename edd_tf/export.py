@@ -31,12 +31,15 @@ saved_model.pb.
 
 import json
 import pathlib
+import shutil
 
 from absl import logging
 import tensorflow as tf
 
 from edd_tf import data
+from edd_tf import errors
 from edd_tf import train
+from edd_tf import workdir as workdir_lib
 
 SIGNATURE = 'serving_default'
 INPUT_NAME = 'images'
@@ -45,6 +48,10 @@ BYTES_INPUT_NAME = 'image_bytes'
 LABELS_FILE = 'labels.txt'
 METADATA_FILE = 'metadata.json'
 RESIZE_METHOD = 'bilinear, antialias=True, rounded and clipped to uint8; same-size images unchanged'
+# What an export directory holds (tf.saved_model.save's files and ours):
+# overwrite=True replaces a directory that holds nothing else.
+EXPORT_ENTRIES = ('saved_model.pb', 'fingerprint.pb', 'variables', 'assets', LABELS_FILE,
+                  METADATA_FILE)
 
 
 def _after(check, tensor):
@@ -183,30 +190,80 @@ def _signature_metadata(info):
   }
 
 
+def _names(entries, limit=5):
+  shown = ', '.join(entries[:limit])
+  return shown + (f', ... ({len(entries)} in all)' if len(entries) > limit else '')
+
+
+def check_export_dir(export_dir, overwrite=False):
+  """Checks, without writing anything, that `export_dir` can take a new export.
+
+  An export goes into a directory that does not exist yet or is empty. With
+  `overwrite`, a directory holding an earlier export (only `EXPORT_ENTRIES`)
+  is accepted too, and `export` replaces that export; a directory holding
+  anything else is refused even then, so that no other file is deleted.
+
+  Returns:
+    `export_dir` as a pathlib.Path.
+
+  Raises:
+    WorkdirError: `export_dir` is a file, is not empty (and not `overwrite`),
+      or holds files that are not part of an export.
+  """
+  path = pathlib.Path(export_dir)
+  if path.exists() and not path.is_dir():
+    raise errors.WorkdirError(f'--export_dir={path} is a file, not a directory; give the '
+                              f'directory to write the SavedModel to')
+  entries = sorted(p.name for p in path.iterdir()) if path.is_dir() else []
+  if entries and not overwrite:
+    raise errors.WorkdirError(
+        f'--export_dir={path} is not empty (it holds {_names(entries)}); pick a new directory '
+        f'(for TF Serving, the next version number) or pass --overwrite (overwrite=True) to '
+        f'replace the export in it')
+  foreign = [e for e in entries if e not in EXPORT_ENTRIES]
+  if foreign:
+    raise errors.WorkdirError(
+        f'--export_dir={path} holds files that are not part of an export ({_names(foreign)}); '
+        f'--overwrite only replaces an earlier export, so that nothing else is deleted: pick a '
+        f'new directory')
+  return path
+
+
 def export(workdir, export_dir, overwrite=False):
   """Writes the SavedModel of a training workdir's latest checkpoint.
+
+  Nothing is written before `export_dir` has been checked
+  (`check_export_dir`) and the workdir's model restored; an earlier export in
+  `export_dir` (overwrite=True) is removed only then, just before the new one
+  is written.
 
   Args:
     workdir: a `train.run` workdir (config.json, dataset.json, checkpoints/).
     export_dir: the SavedModel directory to create (e.g. `models/net/1` for
       TF Serving's versioned layout).
-    overwrite: allow writing into an existing non-empty export_dir.
+    overwrite: replace the export already in `export_dir`.
 
   Returns:
     The metadata dict written to export_dir/metadata.json.
 
   Raises:
+    WorkdirError (a ValueError): export_dir is a file, cannot be created or
+      written, is not empty (without overwrite) or holds other files.
     ValueError: if the workdir has no checkpoint (or is not a training
-      workdir), or export_dir is not empty and overwrite is False.
+      workdir).
   """
-  export_dir = pathlib.Path(export_dir)
-  if export_dir.exists() and any(export_dir.iterdir()) and not overwrite:
-    raise ValueError(f'export_dir {export_dir} exists and is not empty; pick a new directory '
-                     f'(or pass overwrite=True / --overwrite)')
+  export_dir = check_export_dir(export_dir, overwrite)
   model, info, config, checkpoint = train.load_workdir_model(workdir)
   module = ServingModule(model, info)
   signatures = {SIGNATURE: module.serve.get_concrete_function(),
                 BYTES_SIGNATURE: module.serve_bytes.get_concrete_function()}
+  workdir_lib.prepare(export_dir, what='--export_dir')  # Creates it; checks it is writable.
+  for name in EXPORT_ENTRIES:  # An earlier export (only with overwrite).
+    old = export_dir / name
+    if old.is_dir() and not old.is_symlink():
+      shutil.rmtree(old)
+    elif old.exists() or old.is_symlink():
+      old.unlink()
   tf.saved_model.save(module, str(export_dir), signatures=signatures)
 
   class_names = list(info.class_names) or [str(i) for i in range(info.num_classes)]

@@ -101,7 +101,8 @@ EXPERIMENT_FIELDS = ('seed', 'space', 'method', 'model', 'data.name', 'data.sour
 # makes the checkpoint a different experiment.
 RESUMABLE_CHANGES = ('search.epochs', 'search.log_every_steps', 'search.metrics_every_steps',
                      'search.eval_batch_size', 'benchmark.nb201_table', 'benchmark.nats_bench',
-                     'data.path', 'data.data_dir', 'data.download', 'distribute')
+                     'data.path', 'data.data_dir', 'data.download', 'data.skip_bad_images',
+                     'distribute')
 
 
 def check_config(config):

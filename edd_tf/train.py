@@ -450,7 +450,8 @@ EXPERIMENT_FIELDS = ('network', 'genotype', 'model', 'data.name', 'data.image_si
 # Fields that may change between a run and its resumption.
 RESUMABLE_CHANGES = ('train.epochs', 'train.eval_every', 'train.eval_batch_size',
                      'train.log_every_steps', 'train.metrics_every_steps', 'data.path',
-                     'data.data_dir', 'data.download', 'distribute', 'allow_unfinished_search')
+                     'data.data_dir', 'data.download', 'data.skip_bad_images', 'distribute',
+                     'allow_unfinished_search')
 
 
 class TrainTask(loop.Task):

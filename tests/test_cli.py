@@ -18,6 +18,7 @@ import pytest
 
 from binaries import cli
 from edd_tf import errors
+from tests.conftest import write_sample_folder
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 ONEDNN_NOTICE = 'oneDNN custom operations are on'
@@ -86,6 +87,71 @@ def test_train_config_given_to_search(tmp_path):
                         'binaries.search needs a search config')
 
 
+@pytest.mark.parametrize('flag, message', [
+    ('--config.search.epochs=abc',
+     "--config.search.epochs must be an integer (like its value 10 in configs/quickstart.py), "
+     "got 'abc'"),
+    ('--config.optim.weights.lr=fast',
+     "--config.optim.weights.lr must be a number (like its value 0.025 in "
+     "configs/quickstart.py), got 'fast'"),
+])
+def test_bad_override_value_names_field_value_and_type(tmp_path, flag, message):
+  proc = run_binary('binaries.search', '--config=configs/quickstart.py', f'--workdir={tmp_path}',
+                    flag)
+  last = assert_one_error_line(proc)
+  assert last == f'error: {message}'
+  assert proc.stderr.strip() == last
+  assert list(tmp_path.iterdir()) == []
+
+
+def test_bad_override_value_of_the_train_config_of_quickstart(tmp_path):
+  proc = run_binary('binaries.quickstart', f'--workdir={tmp_path}',
+                    '--train_config.train.epochs', '1.5')
+  assert_one_error_line(proc, '--train_config.train.epochs must be an integer', "got '1.5'")
+
+
+def test_other_bad_flags_are_one_line(tmp_path):
+  proc = run_binary('binaries.search', '--config=configs/quickstart.py', f'--workdir={tmp_path}',
+                    '--bogus=1')
+  last = assert_one_error_line(proc, "Unknown command line flag 'bogus'")
+  assert proc.stderr.strip() == last
+
+
+def test_predict_bad_flag_is_one_line(tmp_path):
+  proc = run_binary('binaries.predict', f'--export_dir={tmp_path}', '--top_k=abc', 'x.jpg')
+  last = assert_one_error_line(proc, '--top_k=abc', "invalid literal for int() with base 10: 'abc'")
+  assert proc.stderr.strip() == last
+
+
+# ---- binaries.export ---------------------------------------------------------
+
+
+def test_export_dir_that_is_a_file_quietly(tmp_path):
+  """One line from binaries.export, via cli.run: TF's start-up notices stay quiet."""
+  (tmp_path / 'file').write_text('x')
+  env = {k: v for k, v in os.environ.items() if k != 'TF_CPP_MIN_LOG_LEVEL'}
+  env['TF_ENABLE_ONEDNN_OPTS'] = '1'
+  proc = run_binary('binaries.export', f'--workdir={tmp_path}',
+                    f'--export_dir={tmp_path / "file"}', env=env)
+  last = assert_one_error_line(proc)
+  assert last == (f'error: --export_dir={tmp_path / "file"} is a file, not a directory; give '
+                  f'the directory to write the SavedModel to')
+  assert proc.stderr.strip() == last
+  assert (tmp_path / 'file').read_text() == 'x'
+
+
+def test_export_into_a_non_empty_directory(tmp_path):
+  (tmp_path / 'out').mkdir()
+  (tmp_path / 'out' / 'notes.txt').write_text('mine')
+  proc = run_binary('binaries.export', f'--workdir={tmp_path}', f'--export_dir={tmp_path / "out"}')
+  assert_one_error_line(proc, f'--export_dir={tmp_path / "out"} is not empty (it holds notes.txt)',
+                        '--overwrite')
+  proc = run_binary('binaries.export', f'--workdir={tmp_path}', f'--export_dir={tmp_path / "out"}',
+                    '--overwrite')
+  assert_one_error_line(proc, 'holds files that are not part of an export (notes.txt)')
+  assert (tmp_path / 'out' / 'notes.txt').read_text() == 'mine'
+
+
 # ---- binaries: workdir -------------------------------------------------------
 
 
@@ -132,6 +198,22 @@ def test_workdir_in_use_by_a_live_process(tmp_path):
   assert_one_error_line(proc, f'workdir {tmp_path} is in use by pid {holder.pid}',
                         'since 2026-11-28T10:00:00+00:00', 'use another --workdir')
   assert sorted(p.name for p in tmp_path.iterdir()) == ['.lock']
+
+
+# ---- binaries: data ----------------------------------------------------------
+
+
+def test_corrupt_image_in_an_image_folder_is_named(tmp_path):
+  data = write_sample_folder(tmp_path / 'data', {'train': 2, 'test': 1})
+  bad = data / 'train' / 'cat' / 'broken.jpg'
+  bad.write_bytes(b'')
+  proc = run_binary('binaries.search', '--config=configs/quickstart.py',
+                    f'--workdir={tmp_path / "w"}', '--config.data.source=folder',
+                    f'--config.data.path={data}', '--config.data.train_examples=0')
+  last = assert_one_error_line(proc)
+  assert last == (f"error: config.data.path='{data}': cannot decode {bad} (empty file, 0 bytes); "
+                  f"fix or remove it, or set --config.data.skip_bad_images=True")
+  assert not (tmp_path / 'w').exists()
 
 
 # ---- binaries: quiet start-up ------------------------------------------------
@@ -232,6 +314,55 @@ def test_check_override_messages(field, message):
   with pytest.raises(errors.ConfigError) as e:
     cli.check_override(_config(), field)
   assert str(e.value) == message
+
+
+def _override(argv, name='config'):
+  [override] = cli._overrides_in(['prog'] + argv, name)  # pylint: disable=protected-access
+  return override
+
+
+@pytest.mark.parametrize('argv, message', [
+    (['--config.search.epochs=abc'],
+     "--config.search.epochs must be an integer (like its value 3 in c.py), got 'abc'"),
+    (['--config.search.epochs', '2.5'],
+     "--config.search.epochs must be an integer (like its value 3 in c.py), got '2.5'"),
+    (['--config.schedule.lam=high'],
+     "--config.schedule.lam must be a number (like its value 0.06 in c.py), got 'high'"),
+    (['--config.search.fused=maybe'],
+     "--config.search.fused must be true or false (like its value True in c.py), got 'maybe'"),
+    (['--noconfig.seed'],
+     '--noconfig.seed only exists for a true/false field; seed is an integer (e.g. '
+     '--config.seed=0)'),
+])
+def test_check_override_value_messages(argv, message):
+  config = _config()
+  config.search.fused = True
+  with pytest.raises(errors.ConfigError) as e:
+    cli.check_override_value(config, _override(argv), 'c.py')
+  assert str(e.value) == message
+
+
+@pytest.mark.parametrize('argv', [
+    ['--config.search.epochs=7'], ['--config.search.epochs', '7'], ['--config.schedule.lam=1e-2'],
+    ['--config.schedule.lam=1'], ['--config.search.fused'], ['--noconfig.search.fused'],
+    ['--config.search.fused=false'], ['--config.search.fused', 'x.py'],
+    ['--config.schedule.name=anything'], ['--config.search.epochs'],
+])
+def test_check_override_value_accepts_what_ml_collections_parses(argv):
+  config = _config()
+  config.search.fused = True
+  cli.check_override_value(config, _override(argv), 'c.py')
+
+
+def test_check_config_flag_checks_override_values(tmp_path):
+  (tmp_path / 'c.py').write_text(
+      'import ml_collections\n'
+      'def get_config():\n'
+      '  return ml_collections.ConfigDict(dict(train=dict(epochs=1), network="nb201"))\n')
+  argv = ['prog', f'--config={tmp_path / "c.py"}', '--config.train.epochs=two']
+  with pytest.raises(errors.ConfigError, match=r"--config.train.epochs must be an integer \(like "
+                                               r"its value 1 in .*c.py\), got 'two'"):
+    cli.check_config_flag('config', kind='train', argv=argv)
 
 
 def test_check_override_accepts_known_fields():

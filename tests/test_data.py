@@ -1,6 +1,8 @@
 """Tests for edd_tf.data."""
 
 import pathlib
+import socket
+import time
 
 import numpy as np
 import pytest
@@ -8,8 +10,10 @@ import tensorflow as tf
 
 from binaries import make_assets
 from edd_tf import data
+from edd_tf import errors
 from tests.conftest import SHARED_DATA
 from tests.conftest import requires_shared
+from tests.conftest import write_sample_folder
 
 CIFAR_DIR = SHARED_DATA / 'cifar10'
 CIFAR10 = data.DATASETS['cifar10']
@@ -186,6 +190,173 @@ def test_folder_rejects_different_classes_in_train_and_test(tmp_path):
   _write_png(tmp_path / 'test' / 'b' / '0.png', (4, 4, 3), 0)
   with pytest.raises(ValueError, match='class folders'):
     data.load_arrays(_config(source='folder', path=str(tmp_path)), 'test')
+
+
+def _small_folder(root, train=6, test=2):
+  """The shipped sample as an ImageFolder with `train` / `test` JPEGs per class."""
+  return write_sample_folder(root, {'train': train, 'test': test})
+
+
+def _damage(root):
+  """Empties one file and truncates another; returns their paths."""
+  zero = sorted((root / 'train' / 'cat').glob('*.jpg'))[0]
+  zero.write_bytes(b'')
+  truncated = sorted((root / 'train' / 'dog').glob('*.jpg'))[1]
+  truncated.write_bytes(truncated.read_bytes()[:200])
+  return zero, truncated
+
+
+def test_folder_names_a_zero_byte_image(tmp_path):
+  root = _small_folder(tmp_path / 'd')
+  zero, _ = _damage(root)
+  with pytest.raises(errors.DataError) as e:
+    data.load_arrays(_config(source='folder', path=str(root)), 'train')
+  assert isinstance(e.value, ValueError)
+  assert str(e.value) == (
+      f"config.data.path='{root}': cannot decode {zero} (empty file, 0 bytes), and 1 more bad "
+      f"file(s) of train/; fix or remove them, or set --config.data.skip_bad_images=True")
+
+
+def test_folder_names_a_corrupt_image(tmp_path):
+  root = _small_folder(tmp_path / 'd')
+  (root / 'test' / 'cat' / 'notes.png').write_bytes(b'not a PNG')
+  with pytest.raises(errors.DataError) as e:
+    data.load_arrays(_config(source='folder', path=str(root)), 'test')
+  message = str(e.value)
+  assert message.startswith(f"config.data.path='{root}': cannot decode "
+                            f"{root / 'test' / 'cat' / 'notes.png'} (Unknown image file format")
+  assert message.endswith('; fix or remove it, or set --config.data.skip_bad_images=True')
+  assert '\n' not in message and 'Op:' not in message and 'function_node' not in message
+
+
+def test_folder_skip_bad_images_is_as_if_they_were_removed(tmp_path, caplog):
+  root = _small_folder(tmp_path / 'd')
+  bad = _damage(root)
+  clean = _small_folder(tmp_path / 'clean')
+  for path in bad:
+    (clean / path.relative_to(root)).unlink()
+  for limit in (0, 20):
+    caplog.clear()
+    with caplog.at_level('WARNING'):
+      skipped = data.load_arrays(_config(source='folder', path=str(root), skip_bad_images=True,
+                                         train_examples=limit), 'train')
+    expected = data.load_arrays(_config(source='folder', path=str(clean), train_examples=limit),
+                                'train')
+    np.testing.assert_array_equal(skipped.images, expected.images)
+    np.testing.assert_array_equal(skipped.labels, expected.labels)
+  assert len(skipped) == 20
+  warnings = [r.getMessage() for r in caplog.records if 'skipped' in r.getMessage()]
+  assert len(warnings) == 1, warnings
+  caplog.clear()
+  with caplog.at_level('WARNING'):
+    data.load_arrays(_config(source='folder', path=str(root), skip_bad_images=True), 'train')
+  [warning] = [r.getMessage() for r in caplog.records if 'skipped' in r.getMessage()]
+  assert 'skipped 2 bad image file(s) of train/' in warning
+  assert 'train/cat/' + bad[0].name in warning and 'train/dog/' + bad[1].name in warning
+
+
+def test_folder_skip_bad_images_names_the_first_few(tmp_path, caplog):
+  root = _small_folder(tmp_path / 'd', train=2)
+  for i in range(7):
+    (root / 'train' / 'cat' / f'bad{i}.jpg').write_bytes(b'')
+  with caplog.at_level('WARNING'):
+    arrays = data.load_arrays(_config(source='folder', path=str(root), skip_bad_images=True),
+                              'train')
+  assert len(arrays) == 20
+  [warning] = [r.getMessage() for r in caplog.records if 'skipped' in r.getMessage()]
+  assert 'skipped 7 bad image file(s)' in warning
+  assert 'train/cat/bad4.jpg and 2 more' in warning and 'bad5' not in warning
+
+
+def test_folder_without_a_usable_image(tmp_path):
+  for name in ('a', 'b'):
+    (tmp_path / 'train' / name).mkdir(parents=True)
+    (tmp_path / 'train' / name / '0.jpg').write_bytes(b'\xff\xd8 truncated')
+  with pytest.raises(errors.DataError, match=r'none of the 2 image files of train/ can be used'):
+    data.load_arrays(_config(source='folder', path=str(tmp_path), skip_bad_images=True), 'train')
+
+
+def test_skip_bad_images_is_off_by_default():
+  assert data.default_data_config().skip_bad_images is False
+
+
+# --------------------------------------------------------------------------
+# tfds download without a network
+# --------------------------------------------------------------------------
+
+
+def _no_tfds_load(*args, **kwargs):
+  raise AssertionError(f'tfds.load was called: {args} {kwargs}')
+
+
+def test_download_without_network_fails_at_once(tmp_path, monkeypatch):
+  monkeypatch.setattr(data, 'network_problem', lambda: 'no answer within 3 s')
+  monkeypatch.setattr(data.tfds, 'load', _no_tfds_load)
+  config = _config(source='tfds', data_dir=str(tmp_path), download=True)
+  with pytest.raises(errors.DataError) as e:
+    data.load_arrays(config, 'train')
+  message = str(e.value)
+  assert message.startswith('config.data.download=True but there is no network: cannot reach '
+                            'storage.googleapis.com:443 (no answer within 3 s)')
+  assert f"'cifar10' is not prepared in {tmp_path}" in message
+  assert 'tfds build cifar10 --data_dir=DIR' in message and 'config.data.data_dir=DIR' in message
+  assert "config.data.source='folder'" in message
+
+
+def test_download_with_network_is_left_to_tfds(tmp_path, monkeypatch):
+  calls = []
+
+  def fake_load(name, **kwargs):
+    calls.append((name, kwargs['download']))
+    raise ConnectionError('simulated download failure')
+
+  monkeypatch.setattr(data, 'network_problem', lambda: None)
+  monkeypatch.setattr(data.tfds, 'load', fake_load)
+  with pytest.raises(ValueError, match='simulated download failure'):
+    data.load_arrays(_config(source='tfds', data_dir=str(tmp_path), download=True), 'train')
+  assert calls == [('cifar10', True)]
+
+
+def test_network_is_checked_only_for_a_download_of_missing_data(tmp_path, monkeypatch):
+  def fail():
+    raise AssertionError('network_problem was called')
+
+  monkeypatch.setattr(data, 'network_problem', fail)
+  with pytest.raises(ValueError, match='no prepared tfds dataset'):
+    data.load_arrays(_config(source='tfds', data_dir=str(tmp_path), download=False), 'train')
+  monkeypatch.setattr(data, '_is_prepared', lambda name, data_dir: True)
+  monkeypatch.setattr(data.tfds, 'load', lambda *a, **k: (_ for _ in ()).throw(OSError('x')))
+  with pytest.raises(ValueError, match='no prepared tfds dataset'):
+    data.load_arrays(_config(source='tfds', data_dir=str(tmp_path), download=True), 'train')
+
+
+def test_network_problem_of_a_local_server_and_a_closed_port():
+  with socket.socket() as server:
+    server.bind(('127.0.0.1', 0))
+    server.listen(1)
+    assert data.network_problem(server.getsockname(), timeout=3) is None
+  with socket.socket() as closed:
+    closed.bind(('127.0.0.1', 0))
+    address = closed.getsockname()
+  assert 'refused' in data.network_problem(address, timeout=3).lower()
+
+
+class _SlowConnection:
+  """socket.create_connection that answers after 1 s (as a hanging DNS look-up would)."""
+
+  def __init__(self, *args, **kwargs):
+    del args, kwargs
+    time.sleep(1)
+
+  def close(self):
+    pass
+
+
+def test_network_problem_gives_up_after_the_timeout(monkeypatch):
+  monkeypatch.setattr(data.socket, 'create_connection', _SlowConnection)
+  start = time.monotonic()
+  assert data.network_problem(('example.org', 443), timeout=0.2) == 'no answer within 0.2 s'
+  assert time.monotonic() - start < 0.9
 
 
 # --------------------------------------------------------------------------

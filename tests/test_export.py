@@ -13,6 +13,7 @@ import pytest
 import tensorflow as tf
 
 from edd_tf import data
+from edd_tf import errors
 from edd_tf import export
 from edd_tf import train
 
@@ -164,8 +165,47 @@ def test_writes_labels_and_metadata(export_dir):
 
 
 def test_refuses_non_empty_export_dir(workdir, export_dir):
-  with pytest.raises(ValueError, match='not empty'):
+  with pytest.raises(errors.WorkdirError, match=rf'--export_dir={export_dir} is not empty \(it '
+                                                r'holds assets, fingerprint.pb, labels.txt, '
+                                                r'metadata.json, saved_model.pb, \.\.\. \(6 in '
+                                                r'all\)\); .* --overwrite'):
     export.export(workdir, export_dir)
+
+
+def test_export_dir_that_is_a_file(workdir, tmp_path):
+  (tmp_path / 'file').write_text('x')
+  with pytest.raises(errors.WorkdirError) as e:
+    export.export(workdir, tmp_path / 'file')
+  assert str(e.value) == (f'--export_dir={tmp_path / "file"} is a file, not a directory; give '
+                          f'the directory to write the SavedModel to')
+  with pytest.raises(errors.WorkdirError, match='a parent is a file'):
+    export.export(workdir, tmp_path / 'file' / '1')
+  assert (tmp_path / 'file').read_text() == 'x'
+
+
+def test_overwrite_replaces_only_an_earlier_export(workdir, tmp_path):
+  out = tmp_path / 'out'
+  export.export(workdir, out)
+  (out / 'assets').mkdir(exist_ok=True)
+  (out / 'assets' / 'stale.txt').write_text('from an older export')
+  (out / 'metadata.json').write_text('{}')
+  export.export(workdir, out, overwrite=True)
+  assert not (out / 'assets' / 'stale.txt').exists()
+  assert json.loads((out / 'metadata.json').read_text())['num_classes'] == 10
+  assert sorted(p.name for p in out.iterdir()) <= sorted(export.EXPORT_ENTRIES)
+  # Anything else in the directory: refused even with overwrite, nothing deleted.
+  (out / 'notes.txt').write_text('mine')
+  with pytest.raises(errors.WorkdirError, match=r'holds files that are not part of an export '
+                                                r'\(notes.txt\); --overwrite only replaces'):
+    export.export(workdir, out, overwrite=True)
+  assert (out / 'notes.txt').read_text() == 'mine' and (out / 'saved_model.pb').is_file()
+
+
+def test_refused_export_writes_nothing(workdir, tmp_path):
+  empty = _workdir_without_checkpoint(workdir, tmp_path)
+  with pytest.raises(ValueError, match='no checkpoint'):
+    export.export(empty, tmp_path / 'new' / '1')
+  assert not (tmp_path / 'new').exists()
 
 
 def _workdir_without_checkpoint(workdir, tmp_path):
