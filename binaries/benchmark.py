@@ -1,40 +1,47 @@
-r"""Times search step pairs (one weight step + one alpha step) on synthetic data.
+r"""Times a config's compiled step on synthetic data and counts it: one JSON line.
 
   python -m binaries.benchmark --config=configs/nb201_cifar10_edd.py
-  python -m binaries.benchmark --config=configs/nb201_cifar10_edd.py --config.model.fused=False
+  python -m binaries.benchmark --config=configs/nb201_cifar10_edd.py --compare=model.fused=False
   python -m binaries.benchmark --config=configs/darts_cifar10_darts.py --pairs=3
   python -m binaries.benchmark --config=configs/darts_cifar10_edd_pc.py --pairs=3
+  python -m binaries.benchmark --config=configs/train_nb201_cifar10.py --pairs=5
+  python -m binaries.benchmark --config=configs/train_darts_cifar10.py --pairs=3 \
+      --config.train.batch_size=32
 
-Builds the config's supernet at its full size (the paper's C=16, N=5 for the
-NB201 configs), runs --warmup pairs (tracing), then times --pairs pairs with the
-config's batch size. The last line printed is one JSON object with
-seconds_per_pair, pairs_per_s, peak_rss_mb (the process's peak resident memory,
-so time one config per process to read its own peak) and the settings, for
-scripts to parse.
+A search config times search step pairs (one weight step + one alpha step) of
+its supernet at its full size (the paper's C=16, N=5 for the NB201 configs); a
+training config times SGD steps of its final network. Both under the strategy
+of config.distribute, with the config's batch size. It first counts the step
+(FLOPs, bytes moved, kernels, all-reduce bytes: edd_tf/profiling.py; one extra
+step; --nocounts skips it), runs --warmup steps (tracing), then times --pairs
+steps. The last line printed is one JSON object (edd_tf.step_benchmark.measure)
+with, among others: seconds_per_step, images_per_second (and per replica),
+peak_rss_mb (the process's peak resident memory, so time one config per
+process to read its own peak; per replica = total / replicas), device_peak_mb
+(GPUs), strategy, replicas, precision, jit_compile (configured and in
+effect), flops_per_step, bytes_accessed_per_step, kernels_per_step,
+trainable_params, allreduce_bytes_per_step, the load averages, and for a
+search the older seconds_per_pair, pairs_per_s, mean_seconds_per_pair, pairs.
 """
 
 from binaries import cli  # First: quiets TensorFlow's import-time notices.
 
 import ast
 import json
-import os
-import platform
-import resource
-import time
 
 from absl import flags
-import numpy as np
-import tensorflow as tf
 
-from edd_tf import data as data_lib
-from edd_tf import search
+from edd_tf import step_benchmark
 
-_CONFIG = cli.define_config_file('config', None, 'Search config file.', kind='search')
-_PAIRS = flags.DEFINE_integer('pairs', 10, 'Timed step pairs (per variant).')
+_CONFIG = cli.define_config_file('config', None, 'Search or training config file.')
+_PAIRS = flags.DEFINE_integer('pairs', 10, 'Timed step pairs of a search, or steps of a '
+                              'training config (per variant).')
 _COMPARE = flags.DEFINE_multi_string(
     'compare', [], 'Extra variants timed side by side with the config, interleaved in the same '
     'process, each a comma-separated list of overrides, e.g. --compare=model.fused=False.')
-_WARMUP = flags.DEFINE_integer('warmup', 2, 'Untimed step pairs (tracing, caches).')
+_WARMUP = flags.DEFINE_integer('warmup', 2, 'Untimed steps (tracing, caches).')
+_COUNTS = flags.DEFINE_boolean('counts', True, 'Count FLOPs, bytes, kernels and all-reduce '
+                               'bytes of the step (one extra step first).')
 flags.mark_flags_as_required(['config'])
 
 
@@ -58,58 +65,25 @@ def _override(config, spec):
   return config
 
 
-def _variant(config):
-  """(searcher, train batch, val batch) for one config."""
-  search.check_config(config)
-  info = data_lib.DATASETS[config.data.name]
-  size, batch = info.image_size, config.search.batch_size
-  searcher = search.Searcher(config, info.num_classes, size)
-  searcher.temperature.assign(1e-3)  # a small-temperature epoch, as in EDD's search
-  rng = np.random.default_rng(0)
-
-  def batch_of_data():
-    return (tf.constant(rng.standard_normal((batch, size, size, 3)), tf.float32),
-            tf.constant(rng.integers(0, info.num_classes, batch), tf.int32))
-
-  return searcher, batch_of_data(), batch_of_data()
-
-
-def _time_pair(searcher, train, val):
-  start = time.perf_counter()
-  [float(v) for v in searcher.pair_step(train, val, True)]
-  return time.perf_counter() - start
-
-
 def main(argv):
   del argv
   base = _CONFIG.value
-  names = ['config'] + list(_COMPARE.value)
-  variants = [_variant(base)] + [_variant(_override(base, spec)) for spec in _COMPARE.value]
-  for v in variants:
-    for _ in range(_WARMUP.value):
-      _time_pair(*v)
-  times = [[] for _ in variants]
-  for _ in range(_PAIRS.value):  # interleaved, so load changes hit every variant alike
-    for i, v in enumerate(variants):
-      times[i].append(_time_pair(*v))
-  medians = [float(np.median(t)) for t in times]
-  for name, median in zip(names, medians):
-    print(f'{name}: {median:.3f} s per step pair, {medians[0] / median:.2f}x the config\'s speed '
-          f'(median of {len(times[0])})')
-  config = base
-  searcher = variants[0][0]
-  seconds = medians[0]
-  result = dict(
-      seconds_per_pair=round(seconds, 4), pairs_per_s=round(1.0 / seconds, 4),
-      mean_seconds_per_pair=round(float(np.mean(times[0])), 4), pairs=len(times[0]),
-      peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-      batch_size=config.search.batch_size, space=config.space, method=config.method,
-      channels=config.model.channels, cells_per_stage=config.model.cells_per_stage,
-      layers=config.model.layers, partial_channels=config.model.partial_channels,
-      fused=bool(config.model.get('fused', False)), softmax=config.softmax.kind,
-      weight_params=int(sum(np.prod(v.shape) for v in searcher.weight_variables)),
-      compare={spec: round(m, 4) for spec, m in zip(_COMPARE.value, medians[1:])},
-      tensorflow=tf.__version__, cpus=os.cpu_count(), machine=platform.machine())
+  step_benchmark.config_kind(base)  # A clear error for a config of neither kind.
+  compare = [(spec, _override(base, spec)) for spec in _COMPARE.value]
+  result = step_benchmark.measure(base, steps=_PAIRS.value, warmup=_WARMUP.value,
+                                  compare=compare, counts=_COUNTS.value)
+  unit = 'step pair' if result['kind'] == 'search' else 'training step'
+  seconds = result['seconds_per_step']
+  print(f'config: {seconds:.3f} s per {unit}, {result["images_per_second"]:.1f} images/s '
+        f'(median of {result["steps"]}; load average {result["load_average_end"][0]:.2f})')
+  for spec, median in result['compare'].items():
+    print(f'{spec}: {median:.3f} s per {unit}, {seconds / median:.2f}x the config\'s speed')
+  if _COUNTS.value:
+    print(f'counts: {result["flops_per_step"] / 1e9:.2f} GFLOP, '
+          f'{result["bytes_accessed_per_step"] / 2**20:.0f} MiB moved (unfused), '
+          f'{result["kernels_per_step"]} kernels, {result["trainable_params"]:,} trainable '
+          f'parameters, {result["allreduce_bytes_per_step"] / 2**20:.1f} MiB all-reduced per '
+          f'{unit}')
   print(json.dumps(result))
 
 
