@@ -285,8 +285,8 @@ def measure(config, *, steps=10, warmup=2, compare=(), counts=True, strategy=Non
   precision = config.get('precision', 'float32')
   result = dict(
       kind=subject.kind,
-      seconds_per_step=round(seconds, 4),
-      mean_seconds_per_step=round(float(np.mean(times[0])), 4),
+      seconds_per_step=round(seconds, 6),
+      mean_seconds_per_step=round(float(np.mean(times[0])), 6),
       steps=len(times[0]),
       images_per_second=round(subject.batch_size / seconds, 2),
       images_per_second_per_replica=round(subject.batch_size / seconds / replicas, 2),
