@@ -180,24 +180,30 @@ def count_bytes(graph):
   op that uses it).
 
   Returns:
-    dict(total=int bytes, ops=number of ops counted, unknown=tensors left out
-    for an unknown static shape: in these steps only FusedBatchNorm's
-    reserve-space outputs, a few floats per channel).
+    dict(total=int bytes, ops=number of ops counted, by_type={op type:
+    bytes} (largest first), unknown=tensors left out for an unknown static
+    shape: in these steps only FusedBatchNorm's reserve-space outputs, a few
+    floats per channel).
   """
-  total, ops, unknown = 0, 0, 0
+  total, ops, unknown, by_type = 0, 0, 0, {}
   for op in live_ops(graph):
     branches = _nested_graphs(op)
     if branches:
       best = max((count_bytes(g) for g in branches), key=lambda c: c['total'])
       total, ops, unknown = total + best['total'], ops + best['ops'], unknown + best['unknown']
+      for k, v in best['by_type'].items():
+        by_type[k] = by_type.get(k, 0) + v
     if op.type in NO_KERNEL_OPS:
       continue
     sizes = [_tensor_bytes(t) for t in list(op.inputs) + list(op.outputs)
              if t.dtype not in (tf.resource, tf.variant)]
-    total += sum(s for s in sizes if s is not None)
+    moved = sum(s for s in sizes if s is not None)
+    total += moved
+    by_type[op.type] = by_type.get(op.type, 0) + moved
     unknown += sum(s is None for s in sizes)
     ops += 1
-  return dict(total=total, ops=ops, unknown=unknown)
+  return dict(total=total, ops=ops, unknown=unknown,
+              by_type=dict(sorted(by_type.items(), key=lambda kv: -kv[1])))
 
 
 def executed_graphs(function, *args, **kwargs):

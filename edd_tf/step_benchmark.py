@@ -192,6 +192,7 @@ def count(subject):
       flops_by_op=flops['by_type'],
       bytes_accessed_per_step=moved['total'],
       bytes_accessed_ops=moved['ops'],
+      bytes_by_op=dict(list(moved['by_type'].items())[:12]),
       kernels_per_step=kernels['kernels'],
       graph_nodes_per_step=kernels['nodes'],
       kernels_by_op=dict(list(kernels['by_type'].items())[:20]),

@@ -93,7 +93,8 @@ def test_bytes_are_inputs_plus_outputs_of_kernel_ops():
   moved = profiling.count_bytes(concrete.graph)
   # Relu reads 40 B and writes 40 B; AddV2 reads 40 B + a 4-byte constant and
   # writes 40 B; the argument, the constant and the Identity launch nothing.
-  assert moved == dict(total=40 + 40 + 40 + 4 + 40, ops=2, unknown=0)
+  assert moved == dict(total=40 + 40 + 40 + 4 + 40, ops=2, unknown=0,
+                     by_type={'AddV2': 84, 'Relu': 80})
 
 
 def test_executed_kernels_of_the_first_call_only():
