@@ -13,7 +13,8 @@ its supernet at its full size (the paper's C=16, N=5 for the NB201 configs); a
 training config times SGD steps of its final network. Both under the strategy
 of config.distribute, with the config's batch size. It first counts the step
 (FLOPs, bytes moved, kernels, all-reduce bytes: edd_tf/profiling.py; one extra
-step; --nocounts skips it), runs --warmup steps (tracing), then times --pairs
+step; --nocounts skips it; --xla_counts adds the kernels of the step compiled
+with XLA for this machine's device), runs --warmup steps (tracing), then times --pairs
 steps. The last line printed is one JSON object (edd_tf.step_benchmark.measure)
 with, among others: seconds_per_step, images_per_second (and per replica),
 peak_rss_mb (the process's peak resident memory, so time one config per
@@ -42,6 +43,9 @@ _COMPARE = flags.DEFINE_multi_string(
 _WARMUP = flags.DEFINE_integer('warmup', 2, 'Untimed steps (tracing, caches).')
 _COUNTS = flags.DEFINE_boolean('counts', True, 'Count FLOPs, bytes, kernels and all-reduce '
                                'bytes of the step (one extra step first).')
+_XLA_COUNTS = flags.DEFINE_boolean(
+    'xla_counts', False, 'Also compile the step with XLA (jit_compile) for this machine\'s device '
+    'and count the kernels of its optimized HLO (takes minutes at the paper\'s size).')
 flags.mark_flags_as_required(['config'])
 
 
@@ -71,7 +75,8 @@ def main(argv):
   step_benchmark.config_kind(base)  # A clear error for a config of neither kind.
   compare = [(spec, _override(base, spec)) for spec in _COMPARE.value]
   result = step_benchmark.measure(base, steps=_PAIRS.value, warmup=_WARMUP.value,
-                                  compare=compare, counts=_COUNTS.value)
+                                  compare=compare, counts=_COUNTS.value,
+                                  xla_counts=_XLA_COUNTS.value)
   unit = 'step pair' if result['kind'] == 'search' else 'training step'
   seconds = result['seconds_per_step']
   print(f'config: {seconds:.3f} s per {unit}, {result["images_per_second"]:.1f} images/s '
@@ -84,6 +89,8 @@ def main(argv):
           f'{result["kernels_per_step"]} kernels, {result["trainable_params"]:,} trainable '
           f'parameters, {result["allreduce_bytes_per_step"] / 2**20:.1f} MiB all-reduced per '
           f'{unit}')
+  if _XLA_COUNTS.value:
+    print(f'XLA: {result["xla_kernels_per_step"]} kernels per {unit} in the optimized HLO')
   print(json.dumps(result))
 
 

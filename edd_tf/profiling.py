@@ -33,6 +33,13 @@ Conventions, and why:
   shape and control-flow bookkeeping: `NO_KERNEL_OPS`). A GPU executor
   launches roughly one kernel per remaining node; cuDNN convs and BatchNorm
   may launch 2-3.
+* XLA kernels (`count_xla_kernels`, optional: compiling takes minutes at the
+  paper's size) are the instructions of the ENTRY computation of the
+  XLA-optimized HLO of the same step compiled with jit_compile=True for this
+  machine's device, minus those that run no code (parameters, constants,
+  bitcasts, tuples): fusions, convolutions, dots, custom calls, copies. On a
+  GPU that is the kernels XLA launches per step; on this CPU it shows what
+  XLA-CPU fuses, which is less than XLA-GPU does.
 * All-reduce bytes are what the step passes to `ReplicaContext.all_reduce`
   (gradients, in their dtype), recorded while it is traced
   (`record_all_reduces`); the metric reductions of `strategy.reduce` (a few
@@ -41,6 +48,7 @@ Conventions, and why:
 
 import contextlib
 import dataclasses
+import re
 
 import numpy as np
 import tensorflow as tf
@@ -63,6 +71,9 @@ NO_KERNEL_OPS = frozenset((
     'StatelessWhile', 'PartitionedCall', 'StatefulPartitionedCall', '_Send', '_Recv',
     '_HostSend', '_HostRecv', 'AssignVariableOp'))
 _CALL_OPS = ('PartitionedCall', 'StatefulPartitionedCall')
+# HLO instructions that run no code of their own.
+NO_KERNEL_HLO = frozenset(('parameter', 'constant', 'bitcast', 'get-tuple-element', 'tuple',
+                           'after-all', 'opt-barrier'))
 
 
 def live_ops(graph):
@@ -253,6 +264,44 @@ def count_kernels(graph_defs):
         by_type[node.op] = by_type.get(node.op, 0) + 1
   return dict(nodes=nodes, kernels=int(sum(by_type.values())),
               by_type=dict(sorted(by_type.items(), key=lambda kv: -kv[1])))
+
+
+def count_xla_kernels(function, *args):
+  """Kernel-running instructions of the XLA-optimized HLO of `function(*args)`.
+
+  Compiles the Python function behind `function` (a tf.function or a plain
+  callable) with jit_compile=True for this machine's default device; nothing
+  runs and no variable changes.
+
+  Returns:
+    dict(kernels=int, by_opcode={opcode: count}, fusion_kinds={kind: count}).
+  """
+  python_function = getattr(function, 'python_function', function)
+  jitted = tf.function(python_function, jit_compile=True, autograph=False)
+  hlo = jitted.experimental_get_compiler_ir(*args)(stage='optimized_hlo')
+  return count_hlo_kernels(hlo)
+
+
+def count_hlo_kernels(hlo_text):
+  """`count_xla_kernels` of an HLO module's text: its ENTRY computation's instructions."""
+  lines = hlo_text.splitlines()
+  start = next(i for i, line in enumerate(lines) if line.startswith('ENTRY'))
+  by_opcode, kinds = {}, {}
+  for line in lines[start + 1:]:
+    if line.startswith('}'):
+      break
+    _, eq, rhs = line.partition(' = ')
+    match = re.search(r'(?<![\w.])([a-z][a-z0-9-]*)\(', rhs) if eq else None
+    if not match or match.group(1) in NO_KERNEL_HLO:
+      continue
+    opcode = match.group(1)
+    by_opcode[opcode] = by_opcode.get(opcode, 0) + 1
+    kind = re.search(r'kind=(k\w+)', rhs)
+    if opcode == 'fusion' and kind:
+      kinds[kind.group(1)] = kinds.get(kind.group(1), 0) + 1
+  return dict(kernels=int(sum(by_opcode.values())),
+              by_opcode=dict(sorted(by_opcode.items(), key=lambda kv: -kv[1])),
+              fusion_kinds=dict(sorted(kinds.items(), key=lambda kv: -kv[1])))
 
 
 def count_params(variables):

@@ -252,7 +252,8 @@ def device_peaks_mb(strategy):
   return peaks
 
 
-def measure(config, *, steps=10, warmup=2, compare=(), counts=True, strategy=None):
+def measure(config, *, steps=10, warmup=2, compare=(), counts=True, xla_counts=False,
+            strategy=None):
   """Times (and counts) the step of `config`; the benchmark's JSON as a dict.
 
   Args:
@@ -262,6 +263,8 @@ def measure(config, *, steps=10, warmup=2, compare=(), counts=True, strategy=Non
     compare: [(name, config)] variants timed interleaved with `config` (no counts).
     counts: take the load-independent counts (one extra step, plus a walk of
       the traced graph).
+    xla_counts: also compile the step with XLA and count its kernels
+      (`profiling.count_xla_kernels`; minutes at the paper's size).
     strategy: a tf.distribute strategy (default: from config.distribute).
 
   Returns:
@@ -269,7 +272,7 @@ def measure(config, *, steps=10, warmup=2, compare=(), counts=True, strategy=Non
     search: also seconds_per_pair, pairs_per_s, mean_seconds_per_pair, pairs),
     memory (peak_rss_mb in total and per replica, device_peak_mb),
     strategy / replicas / precision / XLA (as configured and as in effect),
-    counts (see `count`), the config facts of `Subject.describe`, the machine
+    counts (see `count`; xla_kernels_per_step), the config facts of `Subject.describe`, the machine
     and the load averages at start and end.
   """
   load_start = os.getloadavg()
@@ -277,6 +280,10 @@ def measure(config, *, steps=10, warmup=2, compare=(), counts=True, strategy=Non
   subject = build(config, strategy)
   others = [(name, build(c, subject.strategy)) for name, c in compare]
   counted = count(subject) if counts else {}
+  if xla_counts:
+    xla = profiling.count_xla_kernels(subject.step, *subject.args)
+    counted.update(xla_kernels_per_step=xla['kernels'], xla_kernels_by_opcode=xla['by_opcode'],
+                   xla_fusion_kinds=xla['fusion_kinds'])
   times = time_steps([subject] + [s for _, s in others], steps, warmup)
   load_end = os.getloadavg()
   seconds = float(np.median(times[0]))

@@ -131,3 +131,35 @@ def test_all_reduces_are_recorded_while_tracing():
   with profiling.record_all_reduces() as again:
     pass
   assert again.calls == 0
+
+
+HLO = """HloModule m, entry_computation_layout={(f32[4,4]{1,0})->f32[4]{0}}
+
+%fused_computation (p: f32[4,4]) -> f32[4] {
+  %p = f32[4,4]{1,0} parameter(0)
+  ROOT %r = f32[4]{0} reduce(%p), dimensions={1}
+}
+
+ENTRY %main.7 (Arg_0.1: f32[4,4]) -> (f32[4], f32[4,4]) {
+  %Arg_0.1 = f32[4,4]{1,0} parameter(0), metadata={op_name="XLA_Args"}
+  %dot.2 = f32[4,4]{1,0} dot(%Arg_0.1, %Arg_0.1), lhs_contracting_dims={1}
+  %bitcast.3 = f32[16]{0} bitcast(%dot.2)
+  %fusion = f32[4]{0} fusion(%dot.2), kind=kInput, calls=%fused_computation
+  %fusion.1 = (f32[4]{0}, f32[4,4]{1,0}) fusion(%fusion, %dot.2), kind=kLoop, calls=%f2
+  %constant.4 = f32[] constant(1)
+  ROOT %tuple.5 = (f32[4]{0}, f32[4,4]{1,0}) tuple(%fusion, %dot.2)
+}
+"""
+
+
+def test_hlo_kernels_are_the_entry_instructions_that_run_code():
+  assert profiling.count_hlo_kernels(HLO) == dict(
+      kernels=3, by_opcode={'fusion': 2, 'dot': 1}, fusion_kinds={'kInput': 1, 'kLoop': 1})
+
+
+def test_xla_kernels_of_a_compiled_function():
+  w = tf.ones([8, 8])
+  f = tf.function(lambda x: tf.nn.relu(tf.matmul(x, w)) + 1.0)
+  xla = profiling.count_xla_kernels(f, tf.ones([4, 8]))
+  assert xla['by_opcode'].get('dot', 0) + xla['by_opcode'].get('fusion', 0) >= 1
+  assert 1 <= xla['kernels'] <= 3  # the matmul, and the ReLU + add fused (or into the dot)
