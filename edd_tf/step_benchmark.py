@@ -194,6 +194,7 @@ def count(subject):
       bytes_accessed_ops=moved['ops'],
       bytes_by_op=dict(list(moved['by_type'].items())[:12]),
       kernels_per_step=kernels['kernels'],
+      kernels_per_step_per_replica=kernels['kernels'] // replicas,  # (all devices' graphs)
       graph_nodes_per_step=kernels['nodes'],
       kernels_by_op=dict(list(kernels['by_type'].items())[:20]),
       kernel_count_source='nodes of the Grappler-optimized graph of the first call (run '

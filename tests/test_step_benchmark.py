@@ -149,6 +149,7 @@ def test_two_replicas_report_per_replica_figures():
   assert result['images_per_second_per_replica'] == pytest.approx(
       result['images_per_second'] / 2, rel=1e-3)
   assert result['flops_per_step_per_replica'] * 2 == result['flops_per_step']
+  assert result['kernels_per_step_per_replica'] == result['kernels_per_step'] // 2
   assert result['allreduce_bytes_per_step'] >= result['gradient_bytes']
   # Same model and global batch as one device: the same FLOPs in total.
   single = step_benchmark.measure(tiny_train_config(), steps=1, warmup=0)
