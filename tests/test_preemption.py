@@ -64,6 +64,7 @@ def test_metrics_read_every_n_steps_still_stop_a_nan(tmp_path):
   assert (0, 3) in calls and (0, 1) not in calls and (0, 2) not in calls
 
 
+@pytest.mark.slow  # two epochs of a DARTS network, three times
 def test_training_with_drop_path_resumes_mid_epoch_to_the_same_weights(tmp_path):
   """Drop-path masks come from a SeedGenerator whose state the checkpoint now holds."""
   from edd_tf import train  # pylint: disable=g-import-not-at-top
