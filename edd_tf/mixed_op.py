@@ -175,8 +175,9 @@ def pointwise_bn(x, kernel, bn, scale=None, training=False, depthwise=None):
   instead of 14, for one more depthwise and 1x1 conv forward per block and
   backward pass (the cheapest layers of the block). BatchNorm semantics are
   ops.BatchNorm's (biased variance for normalising, unbiased variance into
-  the moving average with momentum ``bn.momentum``); in inference mode this
-  is just the layers.
+  the moving average with momentum ``bn.momentum``); in inference mode, in
+  low precision and for a BN that synchronises across replicas now, this is
+  just the layers.
 
   Args:
     x: float32[B, H, W, C_in].
@@ -193,7 +194,8 @@ def pointwise_bn(x, kernel, bn, scale=None, training=False, depthwise=None):
   kernel = tf.convert_to_tensor(kernel)
   dw_fn, dw_kernel = depthwise or (lambda x, k: x, tf.zeros([0]))
   dw_kernel = tf.convert_to_tensor(dw_kernel)
-  if not training or bn.affine or x.dtype != tf.float32:
+  # A synchronised BN all-reduces its statistics: the layer's own call does that.
+  if not training or bn.affine or x.dtype != tf.float32 or bn.syncs_now():
     a = dw_fn(x, tf.cast(dw_kernel, x.dtype))
     return bn(tf.nn.conv2d(a, tf.cast(kernel, x.dtype), 1, 'SAME'), training=training,
               scale=scale)

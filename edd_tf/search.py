@@ -25,12 +25,14 @@ from edd_tf import checkpointing
 from edd_tf import data as data_lib
 from edd_tf import distribute as distribute_lib
 from edd_tf import methods as methods_lib
+from edd_tf import ops as ops_lib
 from edd_tf import schedules
 from edd_tf import spaces
 from edd_tf import summaries
 from edd_tf import workdir as workdir_lib
 from edd_tf.core import loop
 from edd_tf.core import optim
+from edd_tf.core import precision as precision_lib
 
 UPDATE_ORDERS = ('w_then_a', 'a_then_w')
 ENTROPY_SOURCES = ('alphas', 'tempered')
@@ -48,6 +50,16 @@ def default_config():
   c.seed = 0
   # 'default' (one device) or 'mirrored' (every local GPU, else the CPU).
   c.distribute = 'default'
+  # Numerics (WORKSPACE "Precision and XLA"). precision: 'float32',
+  # 'mixed_bfloat16' or 'mixed_float16' (layers compute in 16 bits on float32
+  # variables; alphas, (sn-)softmax, temperature, logits and losses stay
+  # float32; float16 adds dynamic loss scaling). jit_compile: XLA-compile the
+  # per-replica forward/backward of both steps (same maths; slower on this
+  # CPU). sync_batch_norm: BatchNorm statistics over the global batch across
+  # replicas (PyTorch SyncBatchNorm; no effect with one replica).
+  c.precision = 'float32'
+  c.jit_compile = False
+  c.sync_batch_norm = False
   c.space = 'nb201'        # spaces.SPACES: nb201, darts, s1, s2, s3, s4.
   c.method = 'darts'       # methods.METHODS: darts, darts_2nd, pc_darts, gdas.
   c.data = data_lib.default_data_config()
@@ -102,7 +114,7 @@ EXPERIMENT_FIELDS = ('seed', 'space', 'method', 'model', 'data.name', 'data.sour
 RESUMABLE_CHANGES = ('search.epochs', 'search.log_every_steps', 'search.metrics_every_steps',
                      'search.eval_batch_size', 'benchmark.nb201_table', 'benchmark.nats_bench',
                      'data.path', 'data.data_dir', 'data.download', 'data.skip_bad_images',
-                     'distribute')
+                     'distribute', 'jit_compile')
 
 
 def check_config(config):
@@ -119,6 +131,7 @@ def check_config(config):
     raise ValueError(f'config.method={config.method!r} runs only the sampled op, which the fused '
                      'NB201 cell cannot; set config.model.fused=False')
   distribute_lib.check_strategy_name(config.distribute)
+  precision_lib.check_numerics_config(config)
   if config.search.order not in UPDATE_ORDERS:
     raise ValueError(f'unknown config.search.order {config.search.order!r}; '
                      f'allowed: {list(UPDATE_ORDERS)}')
@@ -146,14 +159,22 @@ class Searcher:
 
   It is also the `StepContext` a method's `arch_step` works with: `model`,
   `arch_tensors()`, `arch_sources()`, `temperature_tensor()`, `loss()`,
-  `apply_arch_gradients()`, `all_reduce_sum()`, `weight_lr()`,
-  `momentum_buffers()`, `weight_variables`, `config`.
+  `gradients()`, `arch_gradients()`, `apply_arch_gradients()`,
+  `all_reduce_sum()`, `weight_lr()`, `momentum_buffers()`,
+  `weight_variables`, `config`.
 
   With a MirroredStrategy, each replica takes its slice of the global batch
   (config.search.batch_size); gradients are all-reduced to the global-batch
   mean before clipping, so the update equals one device's on the same batch
   except for BatchNorm, whose batch statistics are per replica (as PyTorch
-  DataParallel without SyncBN).
+  DataParallel without SyncBN) unless config.sync_batch_norm.
+
+  Numerics: the supernet's layers are built under the config.precision
+  policy; with mixed_float16 each step has a dynamic `optim.LossScale`
+  (`w_loss_scale`, `a_loss_scale`, checkpointed). With config.jit_compile the
+  per-replica forward/backward of each step is XLA-compiled and the gradient
+  pipeline (all-reduce, clip, apply) runs outside it (tf-notes sect. 1: XLA
+  around strategy.run fails).
   """
 
   def __init__(self, config, num_classes, image_size, strategy=None):
@@ -161,9 +182,17 @@ class Searcher:
     self.space = spaces.get_space(config.space)
     self.method = methods_lib.build_method(config, self.space)
     self.strategy = strategy or tf.distribute.get_strategy()
+    self.precision = config.get('precision', 'float32')
+    sync = config.get('sync_batch_norm', False)
+    precision_lib.check_compiled_pass(
+        config.get('jit_compile', False), self.strategy.num_replicas_in_sync,
+        (['config.sync_batch_norm=True'] if sync else []) +
+        ([f'config.method={config.method!r}'] if self.method.all_reduces_in_gradients else []))
     rng = np.random.default_rng(config.seed)
     with self.strategy.scope():
-      self.model = self.space.build_supernet(num_classes, config.model)
+      with precision_lib.policy_scope(self.precision):
+        self.model = self.space.build_supernet(num_classes, config.model)
+      ops_lib.synchronize_batch_norm(self.model, sync)
       self.model(tf.zeros([1, image_size, image_size, 3]),
                  {k: tf.constant(v) for k, v in self.space.dummy_weights().items()})
       # Architecture variables stay float32 under any dtype policy (tf-notes sect. 10).
@@ -173,6 +202,15 @@ class Searcher:
       w, a = config.optim.weights, config.optim.arch
       self.w_opt = optim.sgd(w.lr, w.momentum, w.nesterov, self.weight_variables)
       self.a_opt = optim.adam(a.lr, a.beta1, a.beta2, self.arch_variables)
+      scaled = precision_lib.uses_loss_scaling(self.precision)
+      self.w_loss_scale = optim.LossScale(name='w_loss_scale') if scaled else None
+      self.a_loss_scale = optim.LossScale(name='a_loss_scale') if scaled else None
+    # The per-replica forward/backward passes, XLA-compiled under config.jit_compile.
+    self._weight_gradients_fn = self._maybe_jit(self._weight_gradients)
+    self._arch_gradients_fn = self._maybe_jit(
+        lambda train_batch, val_batch, seed: self.method.arch_gradients(
+            self, train_batch, val_batch, seed))
+    self._arch_eval_fn = self._maybe_jit(self._arch_eval)
     # No autograph: the steps branch on Python values only, and converting every
     # nested layer call made tracing a DARTS supernet markedly slower.
     self.pair_step = tf.function(self._pair_step, autograph=False)
@@ -233,10 +271,21 @@ class Searcher:
                                       global_batch_size=self.config.search.batch_size)
     return loss, optim.count_correct(labels, logits)
 
+  def gradients(self, tape, loss, sources):
+    """tape.gradient(loss, sources) for the alpha step (loss-scaled under mixed_float16)."""
+    if self.a_loss_scale is None:
+      return tape.gradient(loss, sources)
+    return self.a_loss_scale.gradients(tape, loss, sources)
+
+  def arch_gradients(self, train_batch, val_batch, seed):
+    """The method's `arch_gradients` (XLA-compiled under config.jit_compile)."""
+    return self._arch_gradients_fn(train_batch, val_batch, seed)
+
   def apply_arch_gradients(self, grads):
     a = self.config.optim.arch
     return optim.apply_gradients(self.a_opt, grads, self.arch_variables, grad_clip=a.grad_clip,
-                                 weight_decay=a.weight_decay, clip_before_decay=False)
+                                 weight_decay=a.weight_decay, clip_before_decay=False,
+                                 loss_scale=self.a_loss_scale)
 
   # ---- steps ------------------------------------------------------------
 
@@ -245,15 +294,28 @@ class Searcher:
     seed = tf.constant([0, 0], tf.int32) if seed is None else seed
     return self.method.mixing(self.arch_tensors(), self.temperature_tensor(), seed)
 
-  def _weight_step(self, images, labels, seed):
+  def _maybe_jit(self, fn):
+    if not self.config.get('jit_compile', False):
+      return fn
+    return tf.function(fn, jit_compile=True, autograph=False)
+
+  def _weight_gradients(self, images, labels, seed):
+    """(grads, loss, correct) of the weight step's forward/backward pass."""
     weights, indices = self.mixing(seed)
     weights = tf.nest.map_structure(tf.stop_gradient, weights)
     with tf.GradientTape() as tape:
       loss, correct = self.loss(labels, self.model(images, weights, indices, training=True))
+    if self.w_loss_scale is None:
+      grads = tape.gradient(loss, self.weight_variables)
+    else:
+      grads = self.w_loss_scale.gradients(tape, loss, self.weight_variables)
+    return grads, loss, correct
+
+  def _weight_step(self, images, labels, seed):
+    grads, loss, correct = self._weight_gradients_fn(images, labels, seed)
     w = self.config.optim.weights
-    optim.apply_gradients(self.w_opt, tape.gradient(loss, self.weight_variables),
-                          self.weight_variables, grad_clip=w.grad_clip,
-                          weight_decay=w.weight_decay)
+    optim.apply_gradients(self.w_opt, grads, self.weight_variables, grad_clip=w.grad_clip,
+                          weight_decay=w.weight_decay, loss_scale=self.w_loss_scale)
     return loss, correct
 
   def _arch_eval(self, train_batch, val_batch, seed):
@@ -275,7 +337,7 @@ class Searcher:
     def arch_step():
       if update_arch:
         return self.method.arch_step(self, train_batch, val_batch, a_seed)
-      return self._arch_eval(train_batch, val_batch, a_seed)
+      return self._arch_eval_fn(train_batch, val_batch, a_seed)
 
     if self.config.search.order == 'w_then_a':
       train = self._weight_step(*train_batch, w_seed)
@@ -389,8 +451,11 @@ class SearchTask(loop.Task):
 
   def checkpoint_items(self):
     s = self.searcher
-    return dict(**checkpointing.model_checkpoint_items(s.model), **s.arch,
-                temperature=s.temperature, w_opt=s.w_opt, a_opt=s.a_opt)
+    items = dict(**checkpointing.model_checkpoint_items(s.model), **s.arch,
+                 temperature=s.temperature, w_opt=s.w_opt, a_opt=s.a_opt)
+    if s.w_loss_scale is not None:
+      items.update(w_loss_scale=s.w_loss_scale, a_loss_scale=s.a_loss_scale)
+    return items
 
   def optional_checkpoint_items(self):
     return checkpointing.seed_states(self.searcher.model)  # RobustDARTS 'noise' ops

@@ -127,7 +127,7 @@ class NB201Supernet(keras.Model):
       for n in range(cells_per_stage):
         self.blocks.append(cell_cls(self.space, c, name=f'cell_{stage}_{n}'))
     self.last_bn = ops_lib.batch_norm(True)
-    self.classifier = layers.Dense(num_classes, name='classifier')
+    self.classifier = layers.Dense(num_classes, dtype='float32', name='classifier')
 
   def call(self, images, weights, indices=None, training=False):
     """images: float[B, H, W, 3] normalised; weights: {'alphas': float32[6, num_ops]}.

@@ -33,10 +33,12 @@ from edd_tf import data
 from edd_tf import distribute as distribute_lib
 from edd_tf import finalnet
 from edd_tf import genotype as genotype_lib
+from edd_tf import ops as ops_lib
 from edd_tf import spaces
 from edd_tf import workdir as workdir_lib
 from edd_tf.core import loop
 from edd_tf.core import optim
+from edd_tf.core import precision as precision_lib
 
 NETWORKS = finalnet.NETWORKS
 LR_SCHEDULES = optim.LR_SCHEDULES
@@ -62,6 +64,12 @@ def default_config():
   # A genotype.json of a search that did not finish is refused unless True.
   config.allow_unfinished_search = False
   config.distribute = 'default'    # 'default' (one device) | 'mirrored' (all local GPUs).
+  # Numerics, as in search.default_config (WORKSPACE "Precision and XLA"):
+  # 'float32' | 'mixed_bfloat16' | 'mixed_float16' (16-bit layers on float32
+  # variables; logits and losses float32; float16 with dynamic loss scaling).
+  config.precision = 'float32'
+  config.jit_compile = False       # XLA-compile the per-replica forward/backward.
+  config.sync_batch_norm = False   # BN statistics over the global batch across replicas.
   config.model = ml_collections.ConfigDict(dict(
       channels=36,           # C of the first stage.
       layers=20,             # DARTS networks: number of cells.
@@ -223,7 +231,8 @@ def make_optimizer(train_config, variables):
 
 
 def make_train_step(model, optimizer, *, strategy, global_batch_size, weight_decay=0.0,
-                    grad_clip=0.0, label_smoothing=0.0, auxiliary_weight=0.0):
+                    grad_clip=0.0, label_smoothing=0.0, auxiliary_weight=0.0, loss_scale=None,
+                    jit_compile=False):
   """One SGD step as a tf.function over a (distributed) global batch.
 
   The model and its variables are captured by closure (tf-notes finding G).
@@ -240,6 +249,9 @@ def make_train_step(model, optimizer, *, strategy, global_batch_size, weight_dec
     grad_clip: global-norm clip (0 = none).
     label_smoothing: see `cross_entropy`.
     auxiliary_weight: weight of the auxiliary-head loss (0 = no head).
+    loss_scale: an `optim.LossScale` (config.precision='mixed_float16'), or None.
+    jit_compile: XLA-compile the per-replica forward/backward pass; the
+      gradient pipeline runs outside it (XLA around strategy.run fails).
 
   Returns:
     step(images float32[B, H, W, 3], labels int32[B]) -> (loss, correct): the
@@ -248,7 +260,7 @@ def make_train_step(model, optimizer, *, strategy, global_batch_size, weight_dec
   """
   variables = model.trainable_variables
 
-  def replica_step(images, labels):
+  def gradients(images, labels):
     with tf.GradientTape() as tape:
       if auxiliary_weight:
         logits, aux_logits = model.call_with_aux(images, training=True)
@@ -258,11 +270,22 @@ def make_train_step(model, optimizer, *, strategy, global_batch_size, weight_dec
       if auxiliary_weight:
         per_example += auxiliary_weight * cross_entropy(labels, aux_logits, label_smoothing)
       loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch_size)
+    if loss_scale is None:
+      grads = tape.gradient(loss, variables)
+    else:
+      grads = loss_scale.gradients(tape, loss, variables)
+    return grads, loss, optim.count_correct(labels, logits)
+
+  if jit_compile:
+    gradients = tf.function(gradients, jit_compile=True)
+
+  def replica_step(images, labels):
+    grads, loss, correct = gradients(images, labels)
     # A cell whose node feeds only 'none' edges (e.g. |...|none~2|) leaves that
     # node's ops without a gradient: apply_gradients gives them zeros.
-    optim.apply_gradients(optimizer, tape.gradient(loss, variables), variables,
-                          grad_clip=grad_clip, weight_decay=weight_decay)
-    return loss, optim.count_correct(labels, logits)
+    optim.apply_gradients(optimizer, grads, variables, grad_clip=grad_clip,
+                          weight_decay=weight_decay, loss_scale=loss_scale)
+    return loss, correct
 
   @tf.function
   def step(images, labels):
@@ -302,6 +325,7 @@ def check_config(config):
     raise ValueError(f'this is {what}: training needs a training config (configs/train_*.py, '
                      f'with config.train and config.network)')
   distribute_lib.check_strategy_name(config.get('distribute', 'default'))
+  precision_lib.check_numerics_config(config)
   t = config.train
   if config.network not in NETWORKS:
     raise ValueError(f'unknown config.network {config.network!r}; allowed: {list(NETWORKS)}')
@@ -344,11 +368,17 @@ def dataset_info_from_dict(d):
 
 
 def build_model(config, genotype, info):
-  """The final network of `config` for `info`, built on a dummy batch."""
+  """The final network of `config` for `info`, built on a dummy batch.
+
+  Its layers take the config.precision policy; config.sync_batch_norm makes
+  its BatchNorms synchronise across replicas.
+  """
   m = config.model
-  model = finalnet.build_final_network(
-      config.network, genotype, info.num_classes, channels=m.channels, layers=m.layers,
-      cells_per_stage=m.cells_per_stage, auxiliary=bool(m.auxiliary_weight))
+  with precision_lib.policy_scope(config.get('precision', 'float32')):
+    model = finalnet.build_final_network(
+        config.network, genotype, info.num_classes, channels=m.channels, layers=m.layers,
+        cells_per_stage=m.cells_per_stage, auxiliary=bool(m.auxiliary_weight))
+  ops_lib.synchronize_batch_norm(model, config.get('sync_batch_norm', False))
   dummy = tf.zeros([1, info.image_size, info.image_size, 3], tf.float32)
   model(dummy, training=False)
   if m.auxiliary_weight:
@@ -451,7 +481,7 @@ EXPERIMENT_FIELDS = ('network', 'genotype', 'model', 'data.name', 'data.image_si
 RESUMABLE_CHANGES = ('train.epochs', 'train.eval_every', 'train.eval_batch_size',
                      'train.log_every_steps', 'train.metrics_every_steps', 'data.path',
                      'data.data_dir', 'data.download', 'data.skip_bad_images', 'distribute',
-                     'allow_unfinished_search')
+                     'allow_unfinished_search', 'jit_compile')
 
 
 class TrainTask(loop.Task):
@@ -484,23 +514,32 @@ class TrainTask(loop.Task):
     self.global_batch_size = t.batch_size
     loop.check_data_and_batch(self.info.num_classes, t.batch_size, self.strategy,
                               batch_field='train.batch_size', kind='training run')
+    precision_lib.check_compiled_pass(
+        config.get('jit_compile', False), self.strategy.num_replicas_in_sync,
+        ['config.sync_batch_norm=True'] if config.get('sync_batch_norm', False) else [])
     keras.utils.set_random_seed(config.seed)
     with self.strategy.scope():
       self.model = build_model(config, self.genotype, self.info)
       self.optimizer = make_optimizer(t, self.model.trainable_variables)
+      self.loss_scale = (optim.LossScale() if precision_lib.uses_loss_scaling(
+          config.get('precision', 'float32')) else None)
     self.params = finalnet.count_params(self.model, exclude_auxiliary=True)
     self.flops = finalnet.count_flops(self.model, (1, self.info.image_size,
                                                    self.info.image_size, 3))
     self.train_step = make_train_step(
         self.model, self.optimizer, strategy=self.strategy, global_batch_size=t.batch_size,
         weight_decay=t.weight_decay, grad_clip=t.grad_clip, label_smoothing=t.label_smoothing,
-        auxiliary_weight=config.model.auxiliary_weight)
+        auxiliary_weight=config.model.auxiliary_weight, loss_scale=self.loss_scale,
+        jit_compile=config.get('jit_compile', False))
     self.eval_step = make_eval_step(self.model, self.strategy)
     self.test_ds = self.data.test_dataset()
     self.test_metrics = {}
 
   def checkpoint_items(self):
-    return dict(**checkpointing.model_checkpoint_items(self.model), optimizer=self.optimizer)
+    items = dict(**checkpointing.model_checkpoint_items(self.model), optimizer=self.optimizer)
+    if self.loss_scale is not None:
+      items['loss_scale'] = self.loss_scale
+    return items
 
   def optional_checkpoint_items(self):
     return checkpointing.seed_states(self.model)  # drop-path masks

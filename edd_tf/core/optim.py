@@ -7,6 +7,10 @@ all-reduce to the global-batch mean, global-norm clip, coupled L2
 division by the replica count (Keras' apply_gradients sums over replicas once
 more). The architecture step clips after the decay instead (Table 1 "clip"
 acts on the gradient Adam sees): `clip_before_decay=False`.
+
+Under config.precision='mixed_float16' a `LossScale` scales every backward
+pass (`LossScale.gradients`) and `apply_gradients` skips the update and halves
+the scale when the all-reduced gradient is not finite (dynamic loss scaling).
 """
 
 import math
@@ -64,8 +68,70 @@ def adam(lr, beta1, beta2, variables):
   return optimizer
 
 
+class LossScale(tf.Module):
+  """Dynamic loss scaling (float16 compute; Keras LossScaleOptimizer's rule).
+
+  Every backward pass differentiates loss * scale and divides the gradients
+  by scale (`gradients`), so small float16 gradients do not flush to zero.
+  `apply_gradients(..., loss_scale=)` then looks at the all-reduced gradient:
+  not finite -> the update is skipped and the scale halved (never below 1);
+  finite -> applied, and after `growth_steps` finite steps in a row the scale
+  doubles. Keras' LossScaleOptimizer does the same but reads the finite flag
+  of replica 0 only (tf-notes finding C); here it is computed from the
+  all-reduced gradient, identical on every replica, and the counters are
+  updated in cross-replica context. The scale and the counter are variables
+  (checkpoint the object) created in the strategy scope.
+  """
+
+  def __init__(self, initial_scale=2.0 ** 15, growth_steps=2000, name='loss_scale'):
+    super().__init__(name=name)
+    self.growth_steps = int(growth_steps)
+    self.scale = tf.Variable(float(initial_scale), trainable=False, name='scale')
+    self.good_steps = tf.Variable(0, dtype=tf.int64, trainable=False, name='good_steps')
+
+  def gradients(self, tape, loss, sources):
+    """d(loss * scale)/d(sources) / scale (None stays None).
+
+    The scale enters as the output gradient, so `loss` may have been computed
+    before (the tape need not record the multiplication).
+    """
+    scale = tf.convert_to_tensor(self.scale)
+    grads = tape.gradient(loss, sources, output_gradients=tf.cast(scale, loss.dtype))
+    return [None if g is None else g / tf.cast(scale, g.dtype) for g in grads]
+
+  def update(self, finite):
+    """Halve on a non-finite step, double after growth_steps finite ones (cross-replica)."""
+    good = tf.where(finite, self.good_steps + 1, tf.constant(0, tf.int64))
+    grow = good >= self.growth_steps
+    scale = tf.convert_to_tensor(self.scale)
+    self.scale.assign(tf.where(finite, tf.where(grow, 2.0 * scale, scale),
+                               tf.maximum(scale / 2.0, 1.0)))
+    self.good_steps.assign(tf.where(grow, tf.constant(0, tf.int64), good))
+
+  def apply_if_finite(self, optimizer, grads, variables, finite):
+    """optimizer.apply_gradients if `finite` (same on every replica), then `update`.
+
+    A cond around apply_gradients must run in cross-replica context:
+    MirroredStrategy's optimizer update merges replicas, which a cond branch
+    in replica context may not (RuntimeError "synchronization point").
+    """
+
+    def cross_replica(strategy, grads, finite):
+      finite = strategy.experimental_local_results(finite)[0]
+
+      def apply():
+        strategy.extended.call_for_each_replica(
+            lambda g: optimizer.apply_gradients(zip(g, variables)), args=(grads,))
+        return tf.constant(True)
+
+      tf.cond(finite, apply, lambda: tf.constant(False))
+      self.update(finite)
+
+    tf.distribute.get_replica_context().merge_call(cross_replica, args=(grads, finite))
+
+
 def apply_gradients(optimizer, grads, variables, *, grad_clip=0.0, weight_decay=0.0,
-                    clip_before_decay=True):
+                    clip_before_decay=True, loss_scale=None):
   """All-reduce, clip, coupled L2, replica scaling, apply (replica context).
 
   Args:
@@ -73,14 +139,17 @@ def apply_gradients(optimizer, grads, variables, *, grad_clip=0.0, weight_decay=
     grads: this replica's gradients of its share of the global-batch mean loss
       (None for a variable without a gradient: a cell node that feeds only
       'none' edges; it gets zeros, as PyTorch's grad None leaves it unchanged
-      except for the decay).
+      except for the decay); already unscaled (`LossScale.gradients`).
     variables: the variables, in the same order.
     grad_clip: global-norm clip (0 = none).
     weight_decay: coupled L2 coefficient.
     clip_before_decay: clip, then add the decay (weights); else the reverse.
+    loss_scale: a `LossScale` (mixed_float16): skip the update and halve the
+      scale unless the all-reduced gradient is finite. None: always apply.
 
   Returns:
-    The global norm of the all-reduced gradient before decay and clipping.
+    The global norm of the all-reduced gradient before decay and clipping
+    (0 for an update the loss scale skipped).
   """
   grads = [tf.zeros(v.shape, v.dtype) if g is None else g for g, v in zip(grads, variables)]
   context = tf.distribute.get_replica_context()
@@ -94,8 +163,12 @@ def apply_gradients(optimizer, grads, variables, *, grad_clip=0.0, weight_decay=
   replicas = context.num_replicas_in_sync
   if replicas > 1:
     grads = [g / replicas for g in grads]
-  optimizer.apply_gradients(zip(grads, variables))
-  return norm
+  if loss_scale is None:
+    optimizer.apply_gradients(zip(grads, variables))
+    return norm
+  finite = tf.math.is_finite(norm)
+  loss_scale.apply_if_finite(optimizer, grads, variables, finite)
+  return tf.where(finite, norm, tf.zeros_like(norm))
 
 
 def cross_entropy(labels, logits, label_smoothing=0.0):

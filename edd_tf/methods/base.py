@@ -8,9 +8,10 @@ A method is one module behind the registry in `edd_tf/methods/__init__.py`
   * turns them into the supernet's mixing weights for a temperature and a
     step seed (`mixing`), returning `(weights, indices)` where `indices` is
     None or asks the supernet to run only one op per edge (GDAS);
-  * performs the architecture step from both batches (`arch_step`), using
-    the `StepContext` the searcher hands it: the model, the loss, the one
-    gradient pipeline, the weight optimizer and its learning rate.
+  * computes the architecture gradient from both batches (`arch_gradients`;
+    `arch_step` applies it), using the `StepContext` the searcher hands it:
+    the model, the loss, `gradients` (loss-scaled under mixed_float16), the
+    one gradient pipeline, the weight optimizer and its learning rate.
 
 The weight step, gradient reduction and distribution are the searcher's.
 """
@@ -68,6 +69,9 @@ class Method:
   name = 'darts'
   # True when the supernet runs only the op picked per edge (GDAS).
   hard_sampling = False
+  # True when arch_gradients all-reduces inside the forward/backward pass (the
+  # second-order virtual step): it cannot be XLA-compiled on several replicas.
+  all_reduces_in_gradients = False
 
   def __init__(self, config, space):
     self.config = config
@@ -126,14 +130,26 @@ class Method:
     weights, indices = self.mixing(ctx.arch_tensors(), ctx.temperature_tensor(), seed)
     return ctx.loss(labels, ctx.model(images, weights, indices, training=True))
 
-  def arch_step(self, ctx, train_batch, val_batch, seed):
-    """First order: alphas <- Adam on grad_alpha L_val(w, alpha) (Eq. 1, xi = 0).
+  def arch_gradients(self, ctx, train_batch, val_batch, seed):
+    """First order: grad_alpha L_val(w, alpha) (Eq. 1, xi = 0).
 
-    Runs in replica context. Returns (val loss, val correct, alpha grad norm).
+    The forward/backward of the alpha step, in replica context, without any
+    update (the searcher XLA-compiles it under config.jit_compile; all-reduce
+    and apply come after, outside). Differentiate with `ctx.gradients`, which
+    applies the loss scale of mixed_float16.
+
+    Returns:
+      (grads for ctx.arch_sources(), val loss, val correct).
     """
     del train_batch
     with tf.GradientTape() as tape:
       loss, correct = self.arch_loss(ctx, *val_batch, seed)
-    grads = tape.gradient(loss, ctx.arch_sources())
-    norm = ctx.apply_arch_gradients(grads)
-    return loss, correct, norm
+    return ctx.gradients(tape, loss, ctx.arch_sources()), loss, correct
+
+  def arch_step(self, ctx, train_batch, val_batch, seed):
+    """alphas <- Adam on `arch_gradients` (through the one gradient pipeline).
+
+    Runs in replica context. Returns (val loss, val correct, alpha grad norm).
+    """
+    grads, loss, correct = ctx.arch_gradients(train_batch, val_batch, seed)
+    return loss, correct, ctx.apply_arch_gradients(grads)

@@ -26,6 +26,7 @@ FINITE_DIFFERENCE_R = 1e-2
 
 class SecondOrder(base.Method):
   name = 'darts_2nd'
+  all_reduces_in_gradients = True
 
   def _train_loss(self, ctx, w, non_trainable, images, labels, seed, fixed_arch):
     weights, indices = self.mixing(ctx.arch_tensors(), ctx.temperature_tensor(), seed)
@@ -42,7 +43,7 @@ class SecondOrder(base.Method):
     with tf.GradientTape() as tape:
       tape.watch(w)
       loss, _ = self._train_loss(ctx, w, non_trainable, *train_batch, seed, fixed_arch=True)
-    grads = ctx.all_reduce_sum(tape.gradient(loss, w))
+    grads = ctx.all_reduce_sum(ctx.gradients(tape, loss, w))
     cfg = ctx.config.optim.weights
     xi = ctx.weight_lr()
     momenta = ctx.momentum_buffers()
@@ -57,7 +58,7 @@ class SecondOrder(base.Method):
       tape.watch(w_prime)
       loss, correct = self._train_loss(ctx, w_prime, non_trainable, *val_batch, seed,
                                        fixed_arch=False)
-    grads = tape.gradient(loss, list(sources) + w_prime)
+    grads = ctx.gradients(tape, loss, list(sources) + w_prime)
     d_arch, d_w = grads[:len(sources)], ctx.all_reduce_sum(grads[len(sources):])
     r = FINITE_DIFFERENCE_R / tf.linalg.global_norm(d_w)
     w = [tf.convert_to_tensor(v) for v in ctx.weight_variables]
@@ -67,13 +68,12 @@ class SecondOrder(base.Method):
       with tf.GradientTape() as t:
         l, _ = self._train_loss(ctx, shifted, non_trainable, *train_batch, seed,
                                 fixed_arch=False)
-      return t.gradient(l, sources)
+      return ctx.gradients(t, l, sources)
 
     plus, minus = train_grad(1.0), train_grad(-1.0)
     xi = ctx.weight_lr()
     out = [da - xi * (p - m) / (2 * r) for da, p, m in zip(d_arch, plus, minus)]
     return out, loss, correct
 
-  def arch_step(self, ctx, train_batch, val_batch, seed):
-    grads, loss, correct = self.unrolled_gradients(ctx, train_batch, val_batch, seed)
-    return loss, correct, ctx.apply_arch_gradients(grads)
+  def arch_gradients(self, ctx, train_batch, val_batch, seed):
+    return self.unrolled_gradients(ctx, train_batch, val_batch, seed)
