@@ -31,7 +31,8 @@ def tiny_config(method, space, **overrides):
   c.data.update(train_examples=64, image_size=16)
   c.model.update(channels=8, cells_per_stage=1, layers=3)
   c.search.update(epochs=2, batch_size=16, eval_examples=16, eval_batch_size=16,
-                  order='a_then_w' if space != 'nb201' else 'w_then_a')
+                  order='a_then_w' if space != 'nb201' else 'w_then_a',
+                  metrics_every_steps=1)  # progress after every step (tests interrupt there)
   c.optim.arch.lr = 3e-2
   c.benchmark.nb201_table = 'none'
   for key, value in overrides.items():
