@@ -451,14 +451,17 @@ class SearchTask(loop.Task):
 
   def checkpoint_items(self):
     s = self.searcher
-    items = dict(**checkpointing.model_checkpoint_items(s.model), **s.arch,
-                 temperature=s.temperature, w_opt=s.w_opt, a_opt=s.a_opt)
-    if s.w_loss_scale is not None:
-      items.update(w_loss_scale=s.w_loss_scale, a_loss_scale=s.a_loss_scale)
-    return items
+    return dict(**checkpointing.model_checkpoint_items(s.model), **s.arch,
+                temperature=s.temperature, w_opt=s.w_opt, a_opt=s.a_opt)
 
   def optional_checkpoint_items(self):
-    return checkpointing.seed_states(self.searcher.model)  # RobustDARTS 'noise' ops
+    items = dict(checkpointing.seed_states(self.searcher.model))  # RobustDARTS 'noise' ops
+    # mixed_float16's loss scales; optional, so a run continued under another
+    # config.precision (--allow_config_change) restores (or starts) them.
+    if self.searcher.w_loss_scale is not None:
+      items.update(w_loss_scale=self.searcher.w_loss_scale,
+                   a_loss_scale=self.searcher.a_loss_scale)
+    return items
 
   def state_dict(self):
     return {'schedule': self.schedule.state_dict()}

@@ -536,13 +536,13 @@ class TrainTask(loop.Task):
     self.test_metrics = {}
 
   def checkpoint_items(self):
-    items = dict(**checkpointing.model_checkpoint_items(self.model), optimizer=self.optimizer)
-    if self.loss_scale is not None:
-      items['loss_scale'] = self.loss_scale
-    return items
+    return dict(**checkpointing.model_checkpoint_items(self.model), optimizer=self.optimizer)
 
   def optional_checkpoint_items(self):
-    return checkpointing.seed_states(self.model)  # drop-path masks
+    items = dict(checkpointing.seed_states(self.model))  # drop-path masks
+    if self.loss_scale is not None:  # mixed_float16 (optional: see SearchTask)
+      items['loss_scale'] = self.loss_scale
+    return items
 
   def on_fresh_start(self):
     if not distribute_lib.is_chief(self.strategy):
