@@ -50,12 +50,13 @@ def default_config():
   c.seed = 0
   # 'default' (one device) or 'mirrored' (every local GPU, else the CPU).
   c.distribute = 'default'
-  # Numerics (WORKSPACE "Precision and XLA"). precision: 'float32',
-  # 'mixed_bfloat16' or 'mixed_float16' (layers compute in 16 bits on float32
-  # variables; alphas, (sn-)softmax, temperature, logits and losses stay
-  # float32; float16 adds dynamic loss scaling). jit_compile: XLA-compile the
-  # per-replica forward/backward of both steps (same maths; slower on this
-  # CPU). sync_batch_norm: BatchNorm statistics over the global batch across
+  # Numerics (WORKSPACE "Precision, XLA and synchronized BatchNorm").
+  # precision: 'float32', 'mixed_bfloat16' or 'mixed_float16' (layers compute
+  # in 16 bits on float32 variables; alphas, (sn-)softmax, temperature, logits
+  # and losses stay float32; float16 adds dynamic loss scaling; both are
+  # emulated, so slower, on this AVX2-only CPU). jit_compile: XLA-compile the
+  # per-replica forward/backward of both steps (same maths, resumable).
+  # sync_batch_norm: BatchNorm statistics over the global batch across
   # replicas (PyTorch SyncBatchNorm; no effect with one replica).
   c.precision = 'float32'
   c.jit_compile = False

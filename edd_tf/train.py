@@ -64,7 +64,8 @@ def default_config():
   # A genotype.json of a search that did not finish is refused unless True.
   config.allow_unfinished_search = False
   config.distribute = 'default'    # 'default' (one device) | 'mirrored' (all local GPUs).
-  # Numerics, as in search.default_config (WORKSPACE "Precision and XLA"):
+  # Numerics, as in search.default_config (WORKSPACE "Precision, XLA and
+  # synchronized BatchNorm"):
   # 'float32' | 'mixed_bfloat16' | 'mixed_float16' (16-bit layers on float32
   # variables; logits and losses float32; float16 with dynamic loss scaling).
   config.precision = 'float32'
