@@ -50,12 +50,13 @@ def default_config():
   c.seed = 0
   # 'default' (one device) or 'mirrored' (every local GPU, else the CPU).
   c.distribute = 'default'
-  # Numerics (WORKSPACE "Precision and XLA"). precision: 'float32',
-  # 'mixed_bfloat16' or 'mixed_float16' (layers compute in 16 bits on float32
-  # variables; alphas, (sn-)softmax, temperature, logits and losses stay
-  # float32; float16 adds dynamic loss scaling). jit_compile: XLA-compile the
-  # per-replica forward/backward of both steps (same maths; slower on this
-  # CPU). sync_batch_norm: BatchNorm statistics over the global batch across
+  # Numerics (WORKSPACE "Precision, XLA and synchronized BatchNorm").
+  # precision: 'float32', 'mixed_bfloat16' or 'mixed_float16' (layers compute
+  # in 16 bits on float32 variables; alphas, (sn-)softmax, temperature, logits
+  # and losses stay float32; float16 adds dynamic loss scaling; both are
+  # emulated, so slower, on this AVX2-only CPU). jit_compile: XLA-compile the
+  # per-replica forward/backward of both steps (same maths, resumable).
+  # sync_batch_norm: BatchNorm statistics over the global batch across
   # replicas (PyTorch SyncBatchNorm; no effect with one replica).
   c.precision = 'float32'
   c.jit_compile = False
@@ -451,14 +452,17 @@ class SearchTask(loop.Task):
 
   def checkpoint_items(self):
     s = self.searcher
-    items = dict(**checkpointing.model_checkpoint_items(s.model), **s.arch,
-                 temperature=s.temperature, w_opt=s.w_opt, a_opt=s.a_opt)
-    if s.w_loss_scale is not None:
-      items.update(w_loss_scale=s.w_loss_scale, a_loss_scale=s.a_loss_scale)
-    return items
+    return dict(**checkpointing.model_checkpoint_items(s.model), **s.arch,
+                temperature=s.temperature, w_opt=s.w_opt, a_opt=s.a_opt)
 
   def optional_checkpoint_items(self):
-    return checkpointing.seed_states(self.searcher.model)  # RobustDARTS 'noise' ops
+    items = dict(checkpointing.seed_states(self.searcher.model))  # RobustDARTS 'noise' ops
+    # mixed_float16's loss scales; optional, so a run continued under another
+    # config.precision (--allow_config_change) restores (or starts) them.
+    if self.searcher.w_loss_scale is not None:
+      items.update(w_loss_scale=self.searcher.w_loss_scale,
+                   a_loss_scale=self.searcher.a_loss_scale)
+    return items
 
   def state_dict(self):
     return {'schedule': self.schedule.state_dict()}

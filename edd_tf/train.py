@@ -64,7 +64,8 @@ def default_config():
   # A genotype.json of a search that did not finish is refused unless True.
   config.allow_unfinished_search = False
   config.distribute = 'default'    # 'default' (one device) | 'mirrored' (all local GPUs).
-  # Numerics, as in search.default_config (WORKSPACE "Precision and XLA"):
+  # Numerics, as in search.default_config (WORKSPACE "Precision, XLA and
+  # synchronized BatchNorm"):
   # 'float32' | 'mixed_bfloat16' | 'mixed_float16' (16-bit layers on float32
   # variables; logits and losses float32; float16 with dynamic loss scaling).
   config.precision = 'float32'
@@ -536,13 +537,13 @@ class TrainTask(loop.Task):
     self.test_metrics = {}
 
   def checkpoint_items(self):
-    items = dict(**checkpointing.model_checkpoint_items(self.model), optimizer=self.optimizer)
-    if self.loss_scale is not None:
-      items['loss_scale'] = self.loss_scale
-    return items
+    return dict(**checkpointing.model_checkpoint_items(self.model), optimizer=self.optimizer)
 
   def optional_checkpoint_items(self):
-    return checkpointing.seed_states(self.model)  # drop-path masks
+    items = dict(checkpointing.seed_states(self.model))  # drop-path masks
+    if self.loss_scale is not None:  # mixed_float16 (optional: see SearchTask)
+      items['loss_scale'] = self.loss_scale
+    return items
 
   def on_fresh_start(self):
     if not distribute_lib.is_chief(self.strategy):

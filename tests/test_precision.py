@@ -104,14 +104,34 @@ def test_low_precision_weight_gradient_is_close_to_float32(policy):
   assert got @ want / np.linalg.norm(got) / np.linalg.norm(want) > 0.95
 
 
-def test_float16_search_runs_and_checkpoints_its_loss_scales(tmp_path):
-  config = test_search.tiny_config(**{'precision': 'mixed_float16', 'search.epochs': 1})
-  result = search.run(config, tmp_path)
+def _float16_search(workdir, epochs):
+  config = test_search.tiny_config(**{'precision': 'mixed_float16', 'search.epochs': epochs})
+  return search.run(config, workdir)
+
+
+def test_float16_tasks_checkpoint_their_loss_scales(tmp_path):
+  config = test_search.tiny_config(precision='mixed_float16')
+  items = search.SearchTask(config, tmp_path / 's').optional_checkpoint_items()
+  assert {'w_loss_scale', 'a_loss_scale'} <= set(items)
+  config = test_train.tiny_config()
+  config.precision = 'mixed_float16'
+  assert 'loss_scale' in train.TrainTask(config, tmp_path / 't').optional_checkpoint_items()
+  config.precision = 'float32'
+  assert 'loss_scale' not in train.TrainTask(config, tmp_path / 't').optional_checkpoint_items()
+
+
+@pytest.mark.slow
+def test_float16_search_runs_then_continues_in_float32_with_allow_config_change(tmp_path):
+  """The loss scales are optional checkpoint items: a float32 continuation restores."""
+  result = _float16_search(tmp_path, epochs=1)
   assert np.isfinite(result['history'][0]['train_loss'])
-  reader = tf.train.load_checkpoint(str(tmp_path / 'checkpoints'))
-  names = reader.get_variable_to_shape_map()
+  names = tf.train.load_checkpoint(str(tmp_path / 'checkpoints')).get_variable_to_shape_map()
   assert any(n.startswith('w_loss_scale/scale') for n in names)
-  assert any(n.startswith('a_loss_scale/good_steps') for n in names)
+  config = test_search.tiny_config(**{'precision': 'float32', 'search.epochs': 2})
+  with pytest.raises(ValueError, match='precision'):
+    search.run(config, tmp_path)
+  result = search.run(config, tmp_path, allow_config_change=True)
+  assert len(result['history']) == 2 and np.isfinite(result['history'][1]['train_loss'])
 
 
 @pytest.mark.parametrize('policy', ['mixed_bfloat16', 'mixed_float16'])

@@ -1,4 +1,6 @@
-"""Numeric precision of search and training (`config.precision`).
+"""Numerics of search and training: `config.precision`, `jit_compile`, `sync_batch_norm`.
+
+The checks of the three fields, and the dtype policies of `config.precision`:
 
   'float32'         everything in float32 (the default);
   'mixed_bfloat16'  layers compute in bfloat16 with float32 variables; no loss
@@ -11,8 +13,9 @@ the model, `autocast=False`), (sn-)softmax and the temperature (computed
 before the model, softmax.py), the logits (the classifiers are float32
 layers and the supernets cast their output), the losses (`optim.cross_entropy`
 casts), BatchNorm's statistics and parameters (`ops.BatchNorm`), gradients of
-the float32 variables, and the optimizers. The mixing weights enter the model
-as float32 and are cast to the compute dtype where they multiply activations.
+the float32 variables, and the optimizers. Keras casts every floating argument
+of a layer call to the compute dtype, so the mixing weights are rounded to it
+where they enter the supernet (their gradients come back in float32).
 At t = 1e-3, alphas / t overflows float16 (paper-notes), which is why the
 softmax must stay outside the low-precision layers.
 """
