@@ -267,12 +267,58 @@ def check_loss_scale_skips_on_every_replica_when_one_overflows():
   assert [float(x) for x in mirrored.experimental_local_results(scale.scale)] == [8.0, 8.0]
 
 
+def check_gradients_cross_the_replicas_once():
+  """apply_gradients all-reduces once per step, and the update is of the mean gradient.
+
+  A stock Keras optimizer sums the gradients over the replicas again inside
+  its apply_gradients: correct only with a division by the replica count, and
+  twice the all-reduce traffic. Counts the all-reduces traced in one step
+  (spying on the replica context's all_reduce) and checks the SGD update of
+  replica shares [0, 0] and [1, 1] is lr * [1, 1].
+  """
+  mirrored = mirrored_strategy()
+  with mirrored.scope():
+    v = keras.Variable(np.ones(2, np.float32))
+    opt = optim.sgd(0.1, 0.0, False, [v])
+  calls = []
+  spied = {}
+
+  def spy(grads):
+    context = tf.distribute.get_replica_context()
+    owner = next(k for k in type(context).__mro__ if 'all_reduce' in vars(k))
+    if not spied:
+      original = owner.all_reduce
+      spied['restore'] = (owner, original)
+
+      def counting(self, *args, **kwargs):
+        calls.append(1)
+        return original(self, *args, **kwargs)
+      owner.all_reduce = counting
+    return optim.apply_gradients(opt, [grads], [v])
+
+  @tf.function
+  def step(g):
+    return mirrored.run(spy, args=(g,))
+
+  try:
+    step(mirrored.experimental_distribute_values_from_function(
+        lambda ctx: tf.fill([2], tf.cast(ctx.replica_id_in_sync_group, tf.float32))))
+  finally:
+    owner, original = spied['restore']
+    owner.all_reduce = original
+  replicas = mirrored.num_replicas_in_sync
+  assert len(calls) == replicas, f'{len(calls)} all-reduce calls traced for {replicas} replicas'
+  for value in replica_values(v, mirrored):
+    np.testing.assert_allclose(value, [0.9, 0.9], rtol=1e-6)
+
+
 CHECKS = {
     'exact': lambda: check_replicas_equal_one_device_on_their_half(weight_lr=0.025),
     'run': check_run_keeps_replicas_in_sync,
     'sync_search': check_sync_batch_norm_equals_one_device_on_global_batch,
     'sync_train': check_sync_batch_norm_training_step,
     'loss_scale': check_loss_scale_skips_on_every_replica_when_one_overflows,
+    'reduce_once': check_gradients_cross_the_replicas_once,
 }
 
 

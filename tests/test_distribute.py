@@ -30,6 +30,10 @@ def test_loss_scale_skips_on_every_replica_when_one_overflows():
   run_checks('loss_scale')
 
 
+def test_gradients_cross_the_replicas_once():
+  run_checks('reduce_once')
+
+
 @pytest.mark.slow
 def test_sync_batch_norm_equals_one_device_on_global_batch():
   """Search and training steps; without sync the same comparison fails."""

@@ -3,10 +3,12 @@
 `apply_gradients` runs in replica context and does, in order (PyTorch's
 `clip_grad_norm_` then `SGD(weight_decay)` / `Adam(weight_decay)`):
 all-reduce to the global-batch mean, global-norm clip, coupled L2
-(g + wd * w; Keras' `weight_decay=` is decoupled, so it is not used), and
-division by the replica count (Keras' apply_gradients sums over replicas once
-more). The architecture step clips after the decay instead (Table 1 "clip"
-acts on the gradient Adam sees): `clip_before_decay=False`.
+(g + wd * w; Keras' `weight_decay=` is decoupled, so it is not used), and the
+update. The gradients cross the replicas once: the optimizers built here
+(`sgd`, `adam`) take them as already reduced, where a stock Keras optimizer
+would all-reduce (sum) them a second time. The architecture step clips after
+the decay instead (Table 1 "clip" acts on the gradient Adam sees):
+`clip_before_decay=False`.
 
 Under config.precision='mixed_float16' a `LossScale` scales every backward
 pass (`LossScale.gradients`) and `apply_gradients` skips the update and halves
@@ -55,15 +57,37 @@ def coupled_l2(grads, variables, weight_decay):
           for g, v in zip(grads, variables)]
 
 
+class _PreReduced:
+  """Takes gradients as already all-reduced (by `apply_gradients` below).
+
+  Keras' TF optimizer sums the gradients over replicas inside
+  apply_gradients (`_all_reduce_sum_gradients`); ours arrive as the
+  global-batch mean, identical on every replica, so a second all-reduce would
+  only double the traffic (and require dividing by the replica count). Single
+  device and cross-replica context are unaffected.
+  """
+
+  def _all_reduce_sum_gradients(self, grads_and_vars):
+    return list(grads_and_vars)
+
+
+class PreReducedSGD(_PreReduced, keras.optimizers.SGD):
+  pass
+
+
+class PreReducedAdam(_PreReduced, keras.optimizers.Adam):
+  pass
+
+
 def sgd(lr, momentum, nesterov, variables):
-  """Keras SGD built eagerly on `variables` (tf-notes finding A); call in scope."""
-  optimizer = keras.optimizers.SGD(learning_rate=lr, momentum=momentum, nesterov=bool(nesterov))
+  """SGD built eagerly on `variables` (tf-notes finding A); call in scope."""
+  optimizer = PreReducedSGD(learning_rate=lr, momentum=momentum, nesterov=bool(nesterov))
   optimizer.build(variables)
   return optimizer
 
 
 def adam(lr, beta1, beta2, variables):
-  optimizer = keras.optimizers.Adam(learning_rate=lr, beta_1=beta1, beta_2=beta2)
+  optimizer = PreReducedAdam(learning_rate=lr, beta_1=beta1, beta_2=beta2)
   optimizer.build(variables)
   return optimizer
 
@@ -132,10 +156,10 @@ class LossScale(tf.Module):
 
 def apply_gradients(optimizer, grads, variables, *, grad_clip=0.0, weight_decay=0.0,
                     clip_before_decay=True, loss_scale=None):
-  """All-reduce, clip, coupled L2, replica scaling, apply (replica context).
+  """All-reduce, clip, coupled L2, apply (replica context).
 
   Args:
-    optimizer: a Keras optimizer built on `variables`.
+    optimizer: an optimizer from `sgd` / `adam` (takes reduced gradients).
     grads: this replica's gradients of its share of the global-batch mean loss
       (None for a variable without a gradient: a cell node that feeds only
       'none' edges; it gets zeros, as PyTorch's grad None leaves it unchanged
@@ -160,9 +184,6 @@ def apply_gradients(optimizer, grads, variables, *, grad_clip=0.0, weight_decay=
   grads = coupled_l2(grads, variables, weight_decay)
   if not clip_before_decay and grad_clip:
     grads, _ = tf.clip_by_global_norm(grads, grad_clip)
-  replicas = context.num_replicas_in_sync
-  if replicas > 1:
-    grads = [g / replicas for g in grads]
   if loss_scale is None:
     optimizer.apply_gradients(zip(grads, variables))
     return norm
