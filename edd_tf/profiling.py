@@ -146,6 +146,21 @@ def _nested_graphs(op):
   return [graph._get_function(n).graph for n in names]  # pylint: disable=protected-access
 
 
+def uses_xla(graph):
+  """True if the traced graph XLA-compiles anything (a `jit_compile=True` call).
+
+  Looks for `_XlaMustCompile` on the graph's nodes, on the nodes of every
+  function in its library and on those functions' own attributes.
+  """
+  graph_def = graph.as_graph_def()
+  nodes = list(graph_def.node)
+  for function in graph_def.library.function:
+    if function.attr['_XlaMustCompile'].b:
+      return True
+    nodes.extend(function.node_def)
+  return any(node.attr['_XlaMustCompile'].b for node in nodes)
+
+
 def count_flops(graph):
   """FLOPs of one call of a traced function (see the module docstring).
 

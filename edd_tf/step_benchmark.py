@@ -138,14 +138,7 @@ def build_train(config, strategy):
   info = dataclasses.replace(info, image_size=size)
   genotype = train.resolve_genotype(config.genotype, config.network,
                                     config.get('allow_unfinished_search', False))
-  t = config.train
-  with strategy.scope():
-    model = train.build_model(config, genotype, info)
-    optimizer = train.make_optimizer(t, model.trainable_variables)
-  step = train.make_train_step(
-      model, optimizer, strategy=strategy, global_batch_size=batch, weight_decay=t.weight_decay,
-      grad_clip=t.grad_clip, label_smoothing=t.label_smoothing,
-      auxiliary_weight=config.model.auxiliary_weight)
+  model, _, _, step = train.build_training(config, genotype, info, strategy)
   rng = np.random.default_rng(0)
   images = _distributed(strategy, _random_batch(rng, batch, size, info.num_classes), batch)
   m = config.model
@@ -310,7 +303,8 @@ def measure(config, *, steps=10, warmup=2, compare=(), counts=True, xla_counts=F
       precision_in_effect=getattr(getattr(subject.model, 'dtype_policy', None), 'name',
                                   keras.mixed_precision.global_policy().name),
       jit_compile=bool(config.get('jit_compile', False)),
-      jit_compile_in_effect=bool(getattr(subject.step, '_jit_compile', False)),
+      jit_compile_in_effect=profiling.uses_xla(
+          subject.step.get_concrete_function(*subject.args).graph),
       peak_rss_mb=peak,
       peak_rss_mb_per_replica=round(peak / replicas, 1),
       rss_before_build_mb=rss_start,

@@ -237,13 +237,13 @@ def make_train_step(model, optimizer, *, strategy, global_batch_size, weight_dec
   """One SGD step as a tf.function over a (distributed) global batch.
 
   The model and its variables are captured by closure (tf-notes finding G).
-  Gradients are all-reduced first so that the clip and the weight decay act on
-  the full-batch gradient, as on one device; the Keras optimizer SUM-reduces
-  again, so each replica then passes gradient / num_replicas.
+  Gradients are all-reduced once, first, so that the clip and the weight
+  decay act on the full-batch gradient, as on one device
+  (`optim.apply_gradients`).
 
   Args:
     model: a built Keras model; `model.call_with_aux` when auxiliary_weight > 0.
-    optimizer: a Keras optimizer built on `model.trainable_variables`.
+    optimizer: an `optim.sgd` optimizer built on `model.trainable_variables`.
     strategy: the tf.distribute strategy the variables were created under.
     global_batch_size: examples per step over all replicas.
     weight_decay: coupled L2 coefficient.
@@ -294,6 +294,31 @@ def make_train_step(model, optimizer, *, strategy, global_batch_size, weight_dec
     return (strategy.reduce('SUM', loss, axis=None), strategy.reduce('SUM', correct, axis=None))
 
   return step
+
+
+def build_training(config, genotype, info, strategy):
+  """The final network, its optimizer, loss scale and step, as the training loop runs them.
+
+  Returns:
+    (model, optimizer, loss_scale or None, train_step); the variables are
+    created under `strategy`; config.precision, config.jit_compile and the
+    recipe (config.train) are applied.
+  """
+  precision_lib.check_compiled_pass(
+      config.get('jit_compile', False), strategy.num_replicas_in_sync,
+      ['config.sync_batch_norm=True'] if config.get('sync_batch_norm', False) else [])
+  t = config.train
+  with strategy.scope():
+    model = build_model(config, genotype, info)
+    optimizer = make_optimizer(t, model.trainable_variables)
+    loss_scale = (optim.LossScale() if precision_lib.uses_loss_scaling(
+        config.get('precision', 'float32')) else None)
+  step = make_train_step(
+      model, optimizer, strategy=strategy, global_batch_size=t.batch_size,
+      weight_decay=t.weight_decay, grad_clip=t.grad_clip, label_smoothing=t.label_smoothing,
+      auxiliary_weight=config.model.auxiliary_weight, loss_scale=loss_scale,
+      jit_compile=config.get('jit_compile', False))
+  return model, optimizer, loss_scale, step
 
 
 def make_eval_step(model, strategy):
@@ -515,23 +540,12 @@ class TrainTask(loop.Task):
     self.global_batch_size = t.batch_size
     loop.check_data_and_batch(self.info.num_classes, t.batch_size, self.strategy,
                               batch_field='train.batch_size', kind='training run')
-    precision_lib.check_compiled_pass(
-        config.get('jit_compile', False), self.strategy.num_replicas_in_sync,
-        ['config.sync_batch_norm=True'] if config.get('sync_batch_norm', False) else [])
     keras.utils.set_random_seed(config.seed)
-    with self.strategy.scope():
-      self.model = build_model(config, self.genotype, self.info)
-      self.optimizer = make_optimizer(t, self.model.trainable_variables)
-      self.loss_scale = (optim.LossScale() if precision_lib.uses_loss_scaling(
-          config.get('precision', 'float32')) else None)
+    self.model, self.optimizer, self.loss_scale, self.train_step = build_training(
+        config, self.genotype, self.info, self.strategy)
     self.params = finalnet.count_params(self.model, exclude_auxiliary=True)
     self.flops = finalnet.count_flops(self.model, (1, self.info.image_size,
                                                    self.info.image_size, 3))
-    self.train_step = make_train_step(
-        self.model, self.optimizer, strategy=self.strategy, global_batch_size=t.batch_size,
-        weight_decay=t.weight_decay, grad_clip=t.grad_clip, label_smoothing=t.label_smoothing,
-        auxiliary_weight=config.model.auxiliary_weight, loss_scale=self.loss_scale,
-        jit_compile=config.get('jit_compile', False))
     self.eval_step = make_eval_step(self.model, self.strategy)
     self.test_ds = self.data.test_dataset()
     self.test_metrics = {}

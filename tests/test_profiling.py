@@ -163,3 +163,13 @@ def test_xla_kernels_of_a_compiled_function():
   xla = profiling.count_xla_kernels(f, tf.ones([4, 8]))
   assert xla['by_opcode'].get('dot', 0) + xla['by_opcode'].get('fusion', 0) >= 1
   assert 1 <= xla['kernels'] <= 3  # the matmul, and the ReLU + add fused (or into the dot)
+
+
+def test_uses_xla_finds_a_compiled_call_inside_a_plain_step():
+  w = tf.ones([8, 8])
+  inner = tf.function(lambda x: tf.matmul(x, w), jit_compile=True)
+  plain = tf.function(lambda x: tf.matmul(x, w) + 1.0)
+  outer = tf.function(lambda x: inner(x) + 1.0)
+  x = tf.ones([4, 8])
+  assert profiling.uses_xla(outer.get_concrete_function(x).graph)
+  assert not profiling.uses_xla(plain.get_concrete_function(x).graph)
