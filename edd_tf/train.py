@@ -33,6 +33,7 @@ from edd_tf import data
 from edd_tf import distribute as distribute_lib
 from edd_tf import finalnet
 from edd_tf import genotype as genotype_lib
+from edd_tf import imagenet_data
 from edd_tf import ops as ops_lib
 from edd_tf import spaces
 from edd_tf import workdir as workdir_lib
@@ -475,16 +476,17 @@ class _Data:
   def train_dataset(self, epoch, start_step=0):
     seed = self.config.seed
     if self.imagenet:
-      return data.imagenet_dataset(self.config.data.data_dir, 'train', self.batch_size,
-                                   training=True, seed=seed * 100_003 + epoch).skip(start_step)
+      return imagenet_data.imagenet_dataset(
+          self.config.data.data_dir, 'train', self.batch_size, training=True,
+          seed=seed * 100_003 + epoch).skip(start_step)
     return data.make_dataset(self.train, self.batch_size, training=True, seed=seed,
                              epoch=epoch, cutout=self.config.train.cutout,
                              start_step=start_step)
 
   def test_dataset(self):
     if self.imagenet:
-      return data.imagenet_dataset(self.config.data.data_dir, 'test', self.eval_batch_size,
-                                   training=False)
+      return imagenet_data.imagenet_dataset(self.config.data.data_dir, 'test',
+                                            self.eval_batch_size, training=False)
     return data.make_dataset(self.test, self.eval_batch_size, training=False)
 
   def describe(self):

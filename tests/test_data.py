@@ -11,6 +11,8 @@ import tensorflow as tf
 from binaries import make_assets
 from edd_tf import data
 from edd_tf import errors
+from edd_tf import imagenet_data
+from edd_tf import tfds_source
 from tests.conftest import SHARED_DATA
 from tests.conftest import requires_shared
 from tests.conftest import write_sample_folder
@@ -290,8 +292,8 @@ def _no_tfds_load(*args, **kwargs):
 
 
 def test_download_without_network_fails_at_once(tmp_path, monkeypatch):
-  monkeypatch.setattr(data, 'network_problem', lambda: 'no answer within 3 s')
-  monkeypatch.setattr(data.tfds, 'load', _no_tfds_load)
+  monkeypatch.setattr(tfds_source, 'network_problem', lambda: 'no answer within 3 s')
+  monkeypatch.setattr(tfds_source.tfds, 'load', _no_tfds_load)
   config = _config(source='tfds', data_dir=str(tmp_path), download=True)
   with pytest.raises(errors.DataError) as e:
     data.load_arrays(config, 'train')
@@ -310,8 +312,8 @@ def test_download_with_network_is_left_to_tfds(tmp_path, monkeypatch):
     calls.append((name, kwargs['download']))
     raise ConnectionError('simulated download failure')
 
-  monkeypatch.setattr(data, 'network_problem', lambda: None)
-  monkeypatch.setattr(data.tfds, 'load', fake_load)
+  monkeypatch.setattr(tfds_source, 'network_problem', lambda: None)
+  monkeypatch.setattr(tfds_source.tfds, 'load', fake_load)
   with pytest.raises(ValueError, match='simulated download failure'):
     data.load_arrays(_config(source='tfds', data_dir=str(tmp_path), download=True), 'train')
   assert calls == [('cifar10', True)]
@@ -321,11 +323,11 @@ def test_network_is_checked_only_for_a_download_of_missing_data(tmp_path, monkey
   def fail():
     raise AssertionError('network_problem was called')
 
-  monkeypatch.setattr(data, 'network_problem', fail)
+  monkeypatch.setattr(tfds_source, 'network_problem', fail)
   with pytest.raises(ValueError, match='no prepared tfds dataset'):
     data.load_arrays(_config(source='tfds', data_dir=str(tmp_path), download=False), 'train')
-  monkeypatch.setattr(data, '_is_prepared', lambda name, data_dir: True)
-  monkeypatch.setattr(data.tfds, 'load', lambda *a, **k: (_ for _ in ()).throw(OSError('x')))
+  monkeypatch.setattr(tfds_source, '_is_prepared', lambda name, data_dir: True)
+  monkeypatch.setattr(tfds_source.tfds, 'load', lambda *a, **k: (_ for _ in ()).throw(OSError('x')))
   with pytest.raises(ValueError, match='no prepared tfds dataset'):
     data.load_arrays(_config(source='tfds', data_dir=str(tmp_path), download=True), 'train')
 
@@ -334,11 +336,11 @@ def test_network_problem_of_a_local_server_and_a_closed_port():
   with socket.socket() as server:
     server.bind(('127.0.0.1', 0))
     server.listen(1)
-    assert data.network_problem(server.getsockname(), timeout=3) is None
+    assert tfds_source.network_problem(server.getsockname(), timeout=3) is None
   with socket.socket() as closed:
     closed.bind(('127.0.0.1', 0))
     address = closed.getsockname()
-  assert 'refused' in data.network_problem(address, timeout=3).lower()
+  assert 'refused' in tfds_source.network_problem(address, timeout=3).lower()
 
 
 class _SlowConnection:
@@ -353,9 +355,9 @@ class _SlowConnection:
 
 
 def test_network_problem_gives_up_after_the_timeout(monkeypatch):
-  monkeypatch.setattr(data.socket, 'create_connection', _SlowConnection)
+  monkeypatch.setattr(tfds_source.socket, 'create_connection', _SlowConnection)
   start = time.monotonic()
-  assert data.network_problem(('example.org', 443), timeout=0.2) == 'no answer within 0.2 s'
+  assert tfds_source.network_problem(('example.org', 443), timeout=0.2) == 'no answer within 0.2 s'
   assert time.monotonic() - start < 0.9
 
 
@@ -592,9 +594,9 @@ def _random_image(h, w, seed=0):
 
 def test_imagenet_train_transform_shape_and_determinism():
   image = _random_image(300, 400)
-  a = data.imagenet_train_transform(image, tf.constant([1, 2]))
-  b = data.imagenet_train_transform(image, tf.constant([1, 2]))
-  c = data.imagenet_train_transform(image, tf.constant([1, 3]))
+  a = imagenet_data.imagenet_train_transform(image, tf.constant([1, 2]))
+  b = imagenet_data.imagenet_train_transform(image, tf.constant([1, 2]))
+  c = imagenet_data.imagenet_train_transform(image, tf.constant([1, 3]))
   assert a.shape == (224, 224, 3) and a.dtype == tf.float32
   np.testing.assert_array_equal(a.numpy(), b.numpy())
   assert not np.allclose(a.numpy(), c.numpy())
@@ -605,25 +607,25 @@ def test_imagenet_train_transform_shape_and_determinism():
 
 def test_imagenet_eval_transform_is_resize_and_center_crop():
   image = _random_image(256, 300)  # short side already 256: resize is the identity.
-  out = data.imagenet_eval_transform(image)
+  out = imagenet_data.imagenet_eval_transform(image)
   assert out.shape == (224, 224, 3) and out.dtype == tf.float32
   expected = data.normalize(image[16:240, 38:262], data.DATASETS['imagenet2012'])
   np.testing.assert_allclose(out.numpy(), expected.numpy(), atol=1e-3)
 
 
 def test_imagenet_eval_transform_resizes_small_images():
-  out = data.imagenet_eval_transform(_random_image(100, 150))
+  out = imagenet_data.imagenet_eval_transform(_random_image(100, 150))
   assert out.shape == (224, 224, 3)
 
 
 def test_imagenet_dataset_without_data_is_a_clear_error(tmp_path):
   with pytest.raises(ValueError, match=r"no prepared tfds dataset 'imagenet2012'"):
-    data.imagenet_dataset(str(tmp_path), 'train', 8, training=True)
+    imagenet_data.imagenet_dataset(str(tmp_path), 'train', 8, training=True)
 
 
 def test_imagenet_dataset_rejects_bad_split(tmp_path):
   with pytest.raises(ValueError, match=r"unknown ImageNet split 'val'"):
-    data.imagenet_dataset(str(tmp_path), 'val', 8, training=False)
+    imagenet_data.imagenet_dataset(str(tmp_path), 'val', 8, training=False)
 
 
 @pytest.mark.parametrize('name', ['cifar100', 'svhn_cropped'])

@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from edd_tf import data
 from edd_tf import genotype as genotype_lib
+from edd_tf import imagenet_data
 from edd_tf import train
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -269,7 +270,7 @@ def test_imagenet_network_streams_imagenet_dataset(tmp_path, monkeypatch):
     return tf.data.Dataset.from_tensor_slices((images, tf.constant([0, 1, 2, 999]))).batch(
         batch_size, drop_remainder=training)
 
-  monkeypatch.setattr(data, 'imagenet_dataset', fake_imagenet)
+  monkeypatch.setattr(imagenet_data, 'imagenet_dataset', fake_imagenet)
   config = tiny_darts_config(epochs=2)
   config.network = 'darts_imagenet'
   config.train.update(batch_size=2, label_smoothing=0.1, lr_schedule='step', cutout=0)
