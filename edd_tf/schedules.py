@@ -213,7 +213,25 @@ def linear(t0, t_n, num_epochs):
   return Linear(t0, t_n, num_epochs)
 
 
-class ETS(Schedule):
+class _StaticSequence(Schedule):
+  """A temperature sequence fixed from E(a) at construction (`_set_points`).
+
+  E(a) is saved in the state, so a resumed run rebuilds the same sequence.
+  """
+
+  @abc.abstractmethod
+  def _set_points(self, expectation):
+    """Sets self.expectation and the per-epoch temperatures self.points."""
+
+  def state_dict(self):
+    return dict(super().state_dict(), expectation=self.expectation)
+
+  def load_state_dict(self, state):
+    super().load_state_dict(state)
+    self._set_points(float(state['expectation']))
+
+
+class ETS(_StaticSequence):
   """Exponential temperature schedule (Sect. 2.2) with one decay point per epoch.
 
   N = num_epochs - 1 decay points: epoch n uses t_n of `ets_decay_points`, so
@@ -243,15 +261,9 @@ class ETS(Schedule):
     epoch = _check_int(epoch, 'epoch', 0)
     return self.points[min(epoch, len(self.points) - 1)]
 
-  def state_dict(self):
-    return dict(super().state_dict(), expectation=self.expectation)
-
-  def load_state_dict(self, state):
-    super().load_state_dict(state)
-    self._set_points(float(state['expectation']))
 
 
-class PCD(Schedule):
+class PCD(_StaticSequence):
   """Periodic cyclic decay (Sect. 4, "Robustness Validations").
 
   Our reading of the text ("determine L_exp statically before training";
@@ -292,12 +304,6 @@ class PCD(Schedule):
       return self.t0
     return self.points[(epoch - self.warmup_epochs) % self.cycle_epochs]
 
-  def state_dict(self):
-    return dict(super().state_dict(), expectation=self.expectation)
-
-  def load_state_dict(self, state):
-    super().load_state_dict(state)
-    self._set_points(float(state['expectation']))
 
 
 class EDD(Schedule):
