@@ -1,6 +1,8 @@
 """The tf.distribute strategy a config asks for (`config.distribute`), and who writes.
 
-  default       the current strategy (one device).
+  default       one device: OneDeviceStrategy on the first GPU if there is one
+                (its distributed datasets prefetch the next batch to the GPU),
+                else TensorFlow's default strategy (CPU).
   mirrored      MirroredStrategy over every local GPU; without GPUs, over the
                 logical CPU devices if there are several (tests), else refused.
   multi_worker  MultiWorkerMirroredStrategy over the machines of TF_CONFIG
@@ -107,6 +109,9 @@ def make_strategy(name, environ=None):
       raise errors.ConfigError(f"config.distribute='tpu': no TPU found here "
                                f'({errors.one_line(e)[:200]})') from e
     return tf.distribute.TPUStrategy(resolver)
+  gpus = tf.config.list_logical_devices('GPU')
+  if gpus:
+    return tf.distribute.OneDeviceStrategy(gpus[0].name)
   return tf.distribute.get_strategy()
 
 

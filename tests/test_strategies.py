@@ -1,7 +1,9 @@
 """config.distribute: each bad request fails with one clear message before any work."""
 
 import json
+import pathlib
 
+import numpy as np
 import pytest
 import tensorflow as tf
 
@@ -61,3 +63,32 @@ def test_default_strategy_is_the_chief_of_one_worker():
   strategy = distribute.make_strategy('default')
   assert distribute.is_chief(strategy)
   assert distribute.num_workers(strategy) == 1 and distribute.worker_index(strategy) == 0
+
+
+def test_default_on_a_gpu_machine_is_one_device_and_searches_alike(tmp_path, monkeypatch):
+  """'default' with a GPU is OneDeviceStrategy (its datasets prefetch to the device).
+
+  No GPU here: the CPU plays the GPU (list_logical_devices is patched), so the
+  OneDeviceStrategy code path (distributed datasets, run, reduce, checkpoints)
+  runs for real and must search exactly like the plain default strategy.
+  """
+  from tests import test_search  # pylint: disable=import-outside-toplevel
+  from edd_tf import search  # pylint: disable=import-outside-toplevel
+  config = test_search.tiny_config(**{'search.epochs': 1})
+  plain = search.run(config, tmp_path / 'plain')
+  cpu = tf.config.list_logical_devices('CPU')[0]
+  fake_gpu = lambda kind=None: [cpu] if kind == 'GPU' else tf.config.list_logical_devices(kind)
+  with monkeypatch.context() as patch:
+    patch.setattr(distribute.tf.config, 'list_logical_devices', fake_gpu)
+    strategy = distribute.make_strategy('default')
+    assert isinstance(strategy, tf.distribute.OneDeviceStrategy)
+    assert distribute.is_chief(strategy)
+    one_device = search.run(config, tmp_path / 'one_device')
+  arch = [json.loads(pathlib.Path(r['genotype_path']).read_text())['arch']
+          for r in (plain, one_device)]
+  assert arch[0] and sorted(arch[1]) == sorted(arch[0])
+  for name in arch[0]:
+    np.testing.assert_allclose(np.asarray(arch[1][name]), np.asarray(arch[0][name]), atol=1e-6)
+  assert one_device['genotype'] == plain['genotype']
+  assert [h['train_loss'] for h in one_device['history']] == pytest.approx(
+      [h['train_loss'] for h in plain['history']], rel=1e-5)
