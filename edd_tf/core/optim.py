@@ -63,8 +63,12 @@ class _PreReduced:
   Keras' TF optimizer sums the gradients over replicas inside
   apply_gradients (`_all_reduce_sum_gradients`); ours arrive as the
   global-batch mean, identical on every replica, so a second all-reduce would
-  only double the traffic (and require dividing by the replica count). Single
-  device and cross-replica context are unaffected.
+  only double the traffic (and require dividing by the replica count). Keras 3
+  dropped tf.keras' `skip_gradients_aggregation` / `experimental_aggregate_
+  gradients` switch (keras-team/keras#19308), so this overrides the private
+  hook; tests/distributed_search_check.py counts the all-reduces and fails if a
+  Keras release renames it. Single device and cross-replica context are
+  unaffected.
   """
 
   def _all_reduce_sum_gradients(self, grads_and_vars):
