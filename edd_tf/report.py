@@ -278,12 +278,15 @@ def _mean_std(values):
   values = np.asarray(values, np.float64)
   if values.size == 0 or np.isnan(values).any():
     return math.nan, math.nan
-  return float(values.mean()), float(values.std(ddof=1)) if values.size > 1 else 0.0
+  # The sample std of one run is undefined: NaN (the table shows the mean alone).
+  return float(values.mean()), float(values.std(ddof=1)) if values.size > 1 else math.nan
 
 
 def _fmt(mean, std, fmt):
   if math.isnan(mean):
     return 'n/a'
+  if math.isnan(std):
+    return f'{mean:{fmt}}'
   return f'{mean:{fmt}} ± {std:{fmt}}'
 
 

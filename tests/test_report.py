@@ -329,3 +329,10 @@ def test_nats_bench_gives_the_papers_cifar10_test_column(lam_sweep, tmp_path, ta
     expected = np.mean([r['benchmark']['cifar10_test'] + 3.0 for r in results])
     assert row['cifar10_full_test_mean'] == pytest.approx(expected)
     assert not math.isnan(row['cifar100_test_mean'])
+
+
+def test_one_run_has_no_standard_deviation():
+  mean, std = report._mean_std([88.5])
+  assert mean == 88.5 and math.isnan(std)
+  assert report._fmt(mean, std, '.2f') == '88.50'
+  assert report._fmt(*report._mean_std([1.0, 3.0]), '.2f') == '2.00 ± 1.41'
