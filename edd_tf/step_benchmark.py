@@ -223,8 +223,13 @@ def current_rss_mb():
 
 
 def peak_rss_mb():
-  """Peak resident memory of this process so far (ru_maxrss, kB on Linux)."""
-  return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+  """Peak resident memory of this process so far (ru_maxrss, kB on Linux).
+
+  Linux updates ru_maxrss lazily, so it can lag the current RSS by a few
+  pages; the peak is never reported below what /proc shows now.
+  """
+  peak = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+  return max(peak, current_rss_mb() or 0.0)
 
 
 def strategy_devices(strategy):
@@ -282,7 +287,7 @@ def measure(config, *, steps=10, warmup=2, compare=(), counts=True, xla_counts=F
   load_end = os.getloadavg()
   seconds = float(np.median(times[0]))
   replicas = subject.strategy.num_replicas_in_sync
-  peak = peak_rss_mb()
+  peak = max(peak_rss_mb(), rss_start or 0.0)  # never below an RSS seen in this call
   devices = device_peaks_mb(subject.strategy)
   precision = config.get('precision', 'float32')
   result = dict(
