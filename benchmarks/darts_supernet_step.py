@@ -72,8 +72,8 @@ def _run_variant(name):
   import numpy as np  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
-  from edd_tf import darts_supernet  # pylint: disable=g-import-not-at-top
-  from edd_tf import mixed_op  # pylint: disable=g-import-not-at-top
+  from edd_tf.spaces import darts_supernet  # pylint: disable=g-import-not-at-top
+  from edd_tf.nets import mixed_op  # pylint: disable=g-import-not-at-top
 
   settings = VARIANTS[name]
   batch, k = _BATCH.value or settings['batch'], settings['partial_channels']

@@ -12,10 +12,10 @@ A search config times search step pairs (one weight step + one alpha step) of
 its supernet at its full size (the paper's C=16, N=5 for the NB201 configs); a
 training config times SGD steps of its final network. Both under the strategy
 of config.distribute, with the config's batch size. It first counts the step
-(FLOPs, bytes moved, kernels, all-reduce bytes: edd_tf/profiling.py; one extra
+(FLOPs, bytes moved, kernels, all-reduce bytes: edd_tf/perf/profiling.py; one extra
 step; --nocounts skips it; --xla_counts adds the kernels of the step compiled
 with XLA for this machine's device), runs --warmup steps (tracing), then times --pairs
-steps. The last line printed is one JSON object (edd_tf.step_benchmark.measure)
+steps. The last line printed is one JSON object (edd_tf.perf.step_benchmark.measure)
 with, among others: seconds_per_step, images_per_second (and per replica),
 peak_rss_mb (the process's peak resident memory, so time one config per
 process to read its own peak; per replica = total / replicas), device_peak_mb
@@ -32,7 +32,7 @@ import json
 
 from absl import flags
 
-from edd_tf import step_benchmark
+from edd_tf.perf import step_benchmark
 
 _CONFIG = cli.define_config_file('config', None, 'Search or training config file.')
 _PAIRS = flags.DEFINE_integer('pairs', 10, 'Timed step pairs of a search, or steps of a '

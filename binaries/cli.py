@@ -33,7 +33,7 @@ its config flags with `define_config_file` and runs `cli.run(main)`:
   an unknown `--config.a.b` field or a value that does not parse as the
   field's type (`--config.search.epochs=abc`) each end in one `error: ...`
   line.
-- `run(main)`: the errors a user can cause (edd_tf.errors.EddError,
+- `run(main)`: the errors a user can cause (edd_tf.core.errors.EddError,
   ValueError, FloatingPointError, missing / unwritable files) end in one
   `error: <message>` line on stderr and exit status 1; Ctrl-C in
   `interrupted` and status 130; SIGTERM (preemption) saves a checkpoint at
@@ -62,7 +62,7 @@ from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
-from edd_tf import errors
+from edd_tf.core import errors
 
 # Exceptions that are the user's to fix: one line, no traceback.
 USER_ERRORS = (errors.EddError, ValueError, FloatingPointError, FileNotFoundError,

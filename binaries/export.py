@@ -3,7 +3,7 @@ r"""Exports a training workdir's latest checkpoint as a SavedModel for TF Servin
   python -m binaries.export --workdir=/tmp/edd/quick --export_dir=/tmp/edd/serving/quick/1
   saved_model_cli show --all --dir /tmp/edd/serving/quick/1
 
-Signatures (see edd_tf/export.py), both ->
+Signatures (see edd_tf/serving/export.py), both ->
 {probabilities float32[batch, classes], classes int64[batch]}:
   'serving_default': images uint8[batch, S, S, 3];
   'serving_bytes': image_bytes string[batch] (encoded JPEG/PNG files, any size).
@@ -16,7 +16,7 @@ from binaries import cli  # First: quiets TensorFlow's import-time notices.
 from absl import app
 from absl import flags
 
-from edd_tf import export
+from edd_tf.serving import export
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'A binaries.train workdir.')
 _EXPORT_DIR = flags.DEFINE_string('export_dir', None, 'SavedModel directory to write.')

@@ -22,11 +22,11 @@ from absl import app
 from absl import flags
 
 from binaries import progress as progress_lib
-from edd_tf import export
-from edd_tf import nb201_bench
+from edd_tf.serving import export
+from edd_tf.lookup import nb201_bench
 from edd_tf import search
 from edd_tf import train
-from edd_tf import workdir as workdir_lib
+from edd_tf.core import workdir as workdir_lib
 
 _CONFIGS = pathlib.Path(__file__).resolve().parents[1] / 'configs'
 _CONFIG = cli.define_config_file('config', str(_CONFIGS / 'quickstart.py'), 'Search config file.',

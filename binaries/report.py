@@ -23,8 +23,8 @@ import pathlib
 from absl import app
 from absl import flags
 
-from edd_tf import nats_bench
-from edd_tf import report
+from edd_tf.lookup import nats_bench
+from edd_tf.experiments import report
 
 _OUT = flags.DEFINE_string('out', None, 'Output directory (default: FIRST_DIR/report).')
 _KEYS = flags.DEFINE_list('keys', None, 'Swept keys (config fields or sweep axes); default: '

@@ -17,7 +17,7 @@ from absl import app
 from absl import flags
 
 from binaries import progress as progress_lib
-from edd_tf import nb201_bench
+from edd_tf.lookup import nb201_bench
 from edd_tf import search
 
 _CONFIG = cli.define_config_file('config', None, 'Search config file.', kind='search')

@@ -10,7 +10,7 @@ Each run is `python -m binaries.search --config=CONFIG --workdir=ROOT/<name>
 --config.<field>=<value> ...`, its output appended to ROOT/<name>/sweep.log.
 Rerun the same command after an interruption: finished runs are skipped,
 interrupted ones resume from their checkpoints. --set=field=value (repeatable)
-applies to every run. Grid syntax: edd_tf/sweep.py. Exits 1 if any run failed,
+applies to every run. Grid syntax: edd_tf/experiments/sweep.py. Exits 1 if any run failed,
 listing them.
 """
 
@@ -22,7 +22,7 @@ import sys
 from absl import app
 from absl import flags
 
-from edd_tf import sweep
+from edd_tf.experiments import sweep
 
 _CONFIG = flags.DEFINE_string('config', None, 'Search config file (PATH[:ARG]); optional when '
                               "every run gets one from a bundle's config=.")

@@ -21,15 +21,15 @@ import ml_collections
 import numpy as np
 import tensorflow as tf
 
-from edd_tf import checkpointing
-from edd_tf import data as data_lib
-from edd_tf import distribute as distribute_lib
+from edd_tf.core import checkpointing
+from edd_tf.data import pipeline as data_lib
+from edd_tf.core import distribute as distribute_lib
 from edd_tf import methods as methods_lib
-from edd_tf import ops as ops_lib
-from edd_tf import schedules
+from edd_tf.nets import ops as ops_lib
+from edd_tf.arch import schedules
 from edd_tf import spaces
-from edd_tf import summaries
-from edd_tf import workdir as workdir_lib
+from edd_tf.core import summaries
+from edd_tf.core import workdir as workdir_lib
 from edd_tf.core import loop
 from edd_tf.core import optim
 from edd_tf.core import precision as precision_lib

@@ -28,15 +28,15 @@ import ml_collections
 import numpy as np
 import tensorflow as tf
 
-from edd_tf import checkpointing
-from edd_tf import data
-from edd_tf import distribute as distribute_lib
-from edd_tf import finalnet
-from edd_tf import genotype as genotype_lib
-from edd_tf import imagenet_data
-from edd_tf import ops as ops_lib
+from edd_tf.core import checkpointing
+from edd_tf.data import pipeline as data
+from edd_tf.core import distribute as distribute_lib
+from edd_tf.nets import finalnet
+from edd_tf.arch import genotype as genotype_lib
+from edd_tf.data import imagenet as imagenet_data
+from edd_tf.nets import ops as ops_lib
 from edd_tf import spaces
-from edd_tf import workdir as workdir_lib
+from edd_tf.core import workdir as workdir_lib
 from edd_tf.core import loop
 from edd_tf.core import optim
 from edd_tf.core import precision as precision_lib

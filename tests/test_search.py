@@ -10,28 +10,7 @@ from tensorboard.backend.event_processing import event_accumulator
 
 from edd_tf import search
 from edd_tf.core import optim
-
-
-def tiny_config(**overrides):
-  """A seconds-long search on 256 real CIFAR-10 images from the embedded sample."""
-  c = search.default_config()
-  c.data.train_examples = 256
-  c.model.channels = 4
-  c.model.cells_per_stage = 1
-  c.search.epochs = 3
-  c.search.batch_size = 32
-  c.search.eval_examples = 64
-  c.search.eval_batch_size = 64
-  c.optim.arch.lr = 3e-2  # move the alphas visibly within a few steps
-  c.search.log_every_steps = 2
-  c.search.metrics_every_steps = 1  # progress after every step (tests interrupt there)
-  for key, value in overrides.items():
-    node = c
-    *path, last = key.split('.')
-    for p in path:
-      node = node[p]
-    node[last] = value
-  return c
+from tests.helpers import tiny_search_config as tiny_config
 
 
 @pytest.fixture(scope='module')

@@ -10,49 +10,19 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from edd_tf import data
-from edd_tf import genotype as genotype_lib
-from edd_tf import imagenet_data
+from edd_tf.data import pipeline as data
+from edd_tf.arch import genotype as genotype_lib
+from edd_tf.data import imagenet as imagenet_data
 from edd_tf import train
+from tests.helpers import NB201_CELL
+from tests.helpers import Recorder
+from tests.helpers import tiny_train_config as tiny_config
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 TRAIN_CONFIGS = sorted(p.stem for p in (REPO / 'configs').glob('train_*.py'))
-NB201_CELL = ('|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|'
-              '+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|')
-
-
-def tiny_config(epochs=1):
-  """A 4-channel, 1-cell-per-stage NB201 net on 256 sample images (4 steps/epoch)."""
-  config = train.default_config()
-  config.genotype = NB201_CELL
-  config.network = 'nb201'
-  config.model.update(channels=4, layers=0, cells_per_stage=1, auxiliary_weight=0.0,
-                      drop_path_prob=0.0)
-  config.train.update(epochs=epochs, batch_size=64, lr=0.05, nesterov=True, weight_decay=5e-4,
-                      cutout=0)
-  config.data.update(source='sample', train_examples=256, test_examples=64)
-  config.train.log_every_steps = 2
-  config.train.metrics_every_steps = 1  # progress after every step (tests count the calls)
-  return config
-
-
 def read_checkpoint(workdir):
   reader = tf.train.load_checkpoint(str(pathlib.Path(workdir) / train.CHECKPOINT_DIR))
   return reader
-
-
-class Recorder:
-  """A progress callback that records its calls."""
-
-  def __init__(self):
-    self.calls = []
-
-  def __call__(self, epoch, step, steps, metrics):
-    self.calls.append((epoch, step, steps, dict(metrics)))
-
-  @property
-  def epochs(self):
-    return sorted({c[0] for c in self.calls})
 
 
 @pytest.fixture(scope='module')

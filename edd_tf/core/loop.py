@@ -32,9 +32,9 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
-from edd_tf import distribute as distribute_lib
-from edd_tf import errors
-from edd_tf import workdir as workdir_lib
+from edd_tf.core import distribute as distribute_lib
+from edd_tf.core import errors
+from edd_tf.core import workdir as workdir_lib
 
 CONFIG_FILE = 'config.json'
 CHECKPOINT_DIR = 'checkpoints'

@@ -66,7 +66,7 @@ class _PreReduced:
   only double the traffic (and require dividing by the replica count). Keras 3
   dropped tf.keras' `skip_gradients_aggregation` / `experimental_aggregate_
   gradients` switch (keras-team/keras#19308), so this overrides the private
-  hook; tests/distributed_search_check.py counts the all-reduces and fails if a
+  hook; tests/core/distributed_search_check.py counts the all-reduces and fails if a
   Keras release renames it. Single device and cross-replica context are
   unaffected.
   """

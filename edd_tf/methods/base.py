@@ -19,7 +19,7 @@ The weight step, gradient reduction and distribution are the searcher's.
 import numpy as np
 import tensorflow as tf
 
-from edd_tf import softmax as softmax_lib
+from edd_tf.arch import softmax as softmax_lib
 
 SOFTMAX_KINDS = ('plain', 'sn')
 

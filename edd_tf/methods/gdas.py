@@ -9,7 +9,7 @@ for ETS-GDAS. The weight step uses its own sample (GDAS.py samples in every
 forward).
 """
 
-from edd_tf import softmax as softmax_lib
+from edd_tf.arch import softmax as softmax_lib
 from edd_tf.methods import base
 
 

@@ -11,8 +11,8 @@ non-'none' weight is largest, each with that op; where an edge has no 'none'
 (S1, S2, S4) the plain argmax is used, so S4 can select 'noise'.
 """
 
-from edd_tf import darts_supernet
-from edd_tf import genotype as genotype_lib
+from edd_tf.spaces import darts_supernet
+from edd_tf.arch import genotype as genotype_lib
 from edd_tf.spaces import base
 
 STEPS = 4

@@ -5,8 +5,8 @@ The read-out keeps every edge and takes the argmax op, 'none' included
 shipped NAS-Bench-201 table.
 """
 
-from edd_tf import genotype as genotype_lib
-from edd_tf import nb201_bench
+from edd_tf.arch import genotype as genotype_lib
+from edd_tf.lookup import nb201_bench
 from edd_tf.spaces import base
 
 
@@ -52,7 +52,7 @@ class NB201Space(base.Space):
                        'channels are a DARTS-space supernet feature)')
 
   def build_supernet(self, num_classes, model_config):
-    from edd_tf import supernet  # pylint: disable=g-import-not-at-top
+    from edd_tf.spaces import nb201_supernet as supernet  # pylint: disable=g-import-not-at-top
     return supernet.NB201Supernet(num_classes, channels=model_config.channels,
                                   cells_per_stage=model_config.cells_per_stage, space=self,
                                   fused=model_config.get('fused', True))
@@ -73,7 +73,7 @@ class NB201Space(base.Space):
   def load_benchmark(self, benchmark_config):
     """The official NATS-Bench file when `nats_bench` is set, else the shipped table."""
     if benchmark_config.get('nats_bench', ''):
-      from edd_tf import nats_bench  # pylint: disable=g-import-not-at-top
+      from edd_tf.lookup import nats_bench  # pylint: disable=g-import-not-at-top
       return nats_bench.load_benchmark(benchmark_config.nats_bench)
     path = benchmark_config.get('nb201_table', '')
     if path == 'none':

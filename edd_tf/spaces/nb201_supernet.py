@@ -1,0 +1,147 @@
+"""The NAS-Bench-201 search supernet (the DARTS-family one is darts_supernet.py).
+
+The architecture parameters live OUTSIDE the Keras model (tf-notes sect. 3):
+the search method owns them and turns them into mixing weights (e.g.
+``betas = sn_softmax(alphas / t)``); the model takes the weights as a second
+input, ``{'alphas': float32[6, num_ops]}``, and optionally per-edge op indices
+(GDAS: only the sampled op runs). So ``model.trainable_variables`` are exactly
+the operation weights, and the two optimizers never see each other's variables.
+"""
+
+import keras
+from keras import layers
+from keras import ops as K
+import tensorflow as tf
+
+from edd_tf.nets import mixed_op
+from edd_tf.nets import ops as ops_lib
+
+
+class NB201SearchCell(layers.Layer):
+  """The 4-node, 6-edge NB201 cell; node i = sum_{j<i} MixedOp_ij(node_j).
+
+  Edge k of ``betas`` is ``spaces.NB201.edges[k] == (i, j)`` (AutoDL's sorted
+  "i<-j" keys, reference sect. 2.2); the cell output is the last node.
+  """
+
+  def __init__(self, space, channels, **kwargs):
+    super().__init__(**kwargs)
+    self.space = space
+    self.edges = [mixed_op.MixedOp(space.ops, channels, 1, affine=False, name=f'edge_{i}_{j}')
+                  for i, j in space.edges]
+
+  def call(self, x, betas, indices=None, training=False):
+    """betas: float32[6, num_ops]; indices: None or int32[6] (run only that op)."""
+    nodes = [x]
+    for node in range(1, self.space.num_nodes):
+      terms = [self.edges[k](nodes[j], betas[k], None if indices is None else indices[k],
+                             training=training)
+               for k, (i, j) in enumerate(self.space.edges) if i == node]
+      nodes.append(terms[0] if len(terms) == 1 else K.sum(K.stack(terms), axis=0))
+    return nodes[-1]
+
+
+class FusedNB201SearchCell(layers.Layer):
+  """NB201SearchCell computed per SOURCE node instead of per edge (same maths).
+
+  All edges leaving node j see the same input, so the work that does not
+  depend on the edge is done once per source: one ReLU for all its conv
+  candidates and one (parameter-free) 3x3 average pool for all its pool
+  candidates. Each conv candidate keeps its own conv + affine-free BN, and its
+  mixing weight beta is applied as the BN's scale inside the fused BN kernel
+  instead of as a separate multiply. Node sums use one AddN. A cell runs 3
+  ReLUs instead of 12 and 3 pools instead of 6; ``test_supernet`` checks that
+  it equals ``NB201SearchCell`` with the same weights.
+
+  Only the NB201 op set (any subset of it) at stride 1 is supported.
+  """
+
+  FUSABLE = frozenset(('none', 'skip_connect', 'nor_conv_1x1', 'nor_conv_3x3', 'avg_pool_3x3'))
+  KERNELS = {'nor_conv_1x1': 1, 'nor_conv_3x3': 3}
+
+  def __init__(self, space, channels, **kwargs):
+    super().__init__(**kwargs)
+    unknown = set(space.ops) - self.FUSABLE
+    if unknown:
+      raise ValueError(f'FusedNB201SearchCell cannot fuse ops {sorted(unknown)}; '
+                       f'fusable ops: {sorted(self.FUSABLE)}')
+    self.space = space
+    self.channels = channels
+    self.col = {name: space.ops.index(name) for name in space.ops}
+    # targets[j] = [(edge index k, node i), ...] for the edges i <- j.
+    self.targets = [[(k, i) for k, (i, jj) in enumerate(space.edges) if jj == j]
+                    for j in range(space.num_nodes - 1)]
+    # convs[k] = [(column, conv, bn), ...] for edge k (same weights as the
+    # per-edge cell's ReLUConvBN ops).
+    self.convs = [[(self.col[name], ops_lib.conv(channels, kernel, name=f'{name}_{i}_{j}'),
+                    ops_lib.batch_norm(False, name=f'{name}_bn_{i}_{j}'))
+                   for name, kernel in self.KERNELS.items() if name in self.col]
+                  for i, j in space.edges]
+    self.pool = layers.AveragePooling2D(3, strides=1, padding='same')
+
+  def call(self, x, betas, indices=None, training=False):
+    if indices is not None:
+      raise ValueError('the fused NB201 cell computes every op; a method that runs only the '
+                       'sampled op (GDAS) needs config.model.fused=False')
+    c = self.channels
+    skip, pool = self.col.get('skip_connect'), self.col.get('avg_pool_3x3')
+    incoming = {i: [] for i in range(1, self.space.num_nodes)}
+    nodes = [x]
+    for j, targets in enumerate(self.targets):
+      h = nodes[j]
+      relu_h = K.relu(h) if any(self.convs[k] for k, _ in targets) else None
+      pooled = self.pool(h) if pool is not None else None
+      for k, i in targets:
+        if skip is not None:
+          incoming[i].append(K.cast(betas[k, skip], h.dtype) * h)
+        if pool is not None:
+          incoming[i].append(K.cast(betas[k, pool], h.dtype) * pooled)
+        for col, conv, bn in self.convs[k]:
+          incoming[i].append(bn(conv(relu_h), training=training,
+                                scale=tf.fill([c], betas[k, col])))
+      terms = incoming[j + 1]
+      nodes.append(tf.add_n(terms) if terms else K.zeros_like(h))
+    return nodes[-1]
+
+
+class NB201Supernet(keras.Model):
+  """TinyNetworkDarts (AutoDL search_model_darts.py, reference sect. 2.3).
+
+  stem conv3x3+BN -> N cells (C) -> ResNet block (2C, /2) -> N cells -> ResNet
+  block (4C, /2) -> N cells -> BN, ReLU, global average pool, Dense. Every
+  search cell shares the same betas (one 6x5 alpha matrix for the network).
+  """
+
+  def __init__(self, num_classes, channels=16, cells_per_stage=5, space=None, fused=True,
+               **kwargs):
+    super().__init__(**kwargs)
+    cell_cls = FusedNB201SearchCell if fused else NB201SearchCell
+    self.space = space
+    self.num_classes = num_classes
+    self.stem_conv = ops_lib.conv(channels, 3)
+    self.stem_bn = ops_lib.batch_norm(True)
+    self.blocks = []
+    for stage, c in enumerate((channels, 2 * channels, 4 * channels)):
+      if stage:
+        self.blocks.append(ops_lib.ResNetBasicBlock(c, 2, name=f'reduce_{stage}'))
+      for n in range(cells_per_stage):
+        self.blocks.append(cell_cls(self.space, c, name=f'cell_{stage}_{n}'))
+    self.last_bn = ops_lib.batch_norm(True)
+    self.classifier = layers.Dense(num_classes, dtype='float32', name='classifier')
+
+  def call(self, images, weights, indices=None, training=False):
+    """images: float[B, H, W, 3] normalised; weights: {'alphas': float32[6, num_ops]}.
+
+    indices: None, or {'alphas': int32[6]} to run only that op per edge (GDAS).
+    """
+    betas = weights['alphas']
+    index = None if indices is None else indices['alphas']
+    x = self.stem_bn(self.stem_conv(images), training=training)
+    for block in self.blocks:
+      if isinstance(block, (NB201SearchCell, FusedNB201SearchCell)):
+        x = block(x, betas, index, training=training)
+      else:
+        x = block(x, training=training)
+    x = K.relu(self.last_bn(x, training=training))
+    x = K.mean(x, axis=(1, 2))
+    return K.cast(self.classifier(x), 'float32')

@@ -1,0 +1,266 @@
+"""Tests for edd_tf.nets.ops: shapes, PyTorch padding parity, parameter counts."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from edd_tf.nets import ops
+
+DARTS_OPS = ('none', 'max_pool_3x3', 'avg_pool_3x3', 'skip_connect', 'sep_conv_3x3',
+             'sep_conv_5x5', 'sep_conv_7x7', 'dil_conv_3x3', 'dil_conv_5x5', 'conv_7x1_1x7',
+             'noise')
+
+
+def _torch_out_size(h, k, s, p, d=1):
+  return (h + 2 * p - d * (k - 1) - 1) // s + 1
+
+
+def _ref_depthwise(x, w, stride, pad, dilation):
+  """PyTorch Conv2d(groups=C, padding=pad, dilation, stride) by direct loops.
+
+  x: [B, H, W, C]; w: [k, k, C].
+  """
+  b, h, wd, c = x.shape
+  k = w.shape[0]
+  xp = np.pad(x, [(0, 0), (pad, pad), (pad, pad), (0, 0)])
+  ho, wo = _torch_out_size(h, k, stride, pad, dilation), _torch_out_size(wd, k, stride, pad, dilation)
+  out = np.zeros((b, ho, wo, c), np.float64)
+  for i in range(ho):
+    for j in range(wo):
+      for a in range(k):
+        for e in range(k):
+          out[:, i, j, :] += w[a, e] * xp[:, stride * i + dilation * a, stride * j + dilation * e, :]
+  return out
+
+
+def _ref_conv(x, w, stride, pad):
+  """PyTorch Conv2d(padding=pad, stride) by direct loops. w: [k, k, Cin, Cout]."""
+  k = w.shape[0]
+  xp = np.pad(x, [(0, 0), (pad, pad), (pad, pad), (0, 0)])
+  ho, wo = _torch_out_size(x.shape[1], k, stride, pad), _torch_out_size(x.shape[2], k, stride, pad)
+  out = np.zeros((x.shape[0], ho, wo, w.shape[-1]), np.float64)
+  for i in range(ho):
+    for j in range(wo):
+      patch = xp[:, stride * i:stride * i + k, stride * j:stride * j + k, :]
+      out[:, i, j, :] = np.einsum('bhwc,hwco->bo', patch, w)
+  return out
+
+
+def _ref_pool(x, kind, stride):
+  """PyTorch MaxPool2d / AvgPool2d(3, stride, padding=1, count_include_pad=False)."""
+  h, w = x.shape[1:3]
+  ho, wo = _torch_out_size(h, 3, stride, 1), _torch_out_size(w, 3, stride, 1)
+  out = np.zeros((x.shape[0], ho, wo, x.shape[3]))
+  for i in range(ho):
+    for j in range(wo):
+      r0, c0 = stride * i - 1, stride * j - 1
+      win = x[:, max(r0, 0):r0 + 3, max(c0, 0):c0 + 3, :]
+      out[:, i, j, :] = win.max(axis=(1, 2)) if kind == 'max' else win.mean(axis=(1, 2))
+  return out
+
+
+def _x(shape, seed=0):
+  return np.random.default_rng(seed).normal(size=shape).astype(np.float32)
+
+
+@pytest.mark.parametrize('name', DARTS_OPS + ('nor_conv_1x1', 'nor_conv_3x3'))
+@pytest.mark.parametrize('stride', [1, 2])
+@pytest.mark.parametrize('size', [32, 7])
+def test_op_output_shape_matches_pytorch(name, stride, size):
+  op = ops.build_op(name, 8, stride, affine=False)
+  y = op(tf.constant(_x([2, size, size, 8])), training=True)
+  expected = _torch_out_size(size, 3, stride, 1)  # = ceil(size / stride) for every op
+  assert tuple(y.shape) == (2, expected, expected, 8)
+
+
+def test_build_op_unknown_name_lists_known_ops():
+  with pytest.raises(ValueError, match='sep_conv_3x3'):
+    ops.build_op('sep_conv_9x9', 8)
+
+
+@pytest.mark.parametrize('kernel,stride,dilation,size', [
+    (3, 2, 2, 8), (3, 2, 2, 7), (5, 2, 2, 8), (5, 2, 2, 9), (3, 1, 2, 7), (3, 2, 1, 8),
+    (5, 2, 1, 7), (3, 3, 2, 10)])
+def test_depthwise_matches_pytorch_reference(kernel, stride, dilation, size):
+  layer = ops.DepthwiseConv(kernel, stride, dilation)
+  x = _x([2, size, size, 3])
+  y = layer(tf.constant(x)).numpy()
+  w = layer.conv.kernel.numpy()[:, :, :, 0]
+  pad = dilation * (kernel - 1) // 2
+  np.testing.assert_allclose(y, _ref_depthwise(x, w, stride, pad, dilation), atol=1e-4)
+
+
+def test_strided_dilated_conv_equals_stride_one_then_subsample():
+  op = ops.build_op('dil_conv_5x5', 4, 2)
+  x = tf.constant(_x([2, 12, 12, 4]))
+  y = op.dw(x).numpy()
+  kernel = op.dw.conv.kernel
+  padded = tf.pad(x, [[0, 0], [4, 4], [4, 4], [0, 0]])
+  ref = tf.nn.depthwise_conv2d(padded, kernel, [1, 1, 1, 1], 'VALID', dilations=[2, 2])
+  np.testing.assert_allclose(y, ref.numpy()[:, ::2, ::2, :], atol=1e-5)
+
+
+@pytest.mark.parametrize('size', [8, 7])
+def test_strided_relu_conv_bn_pads_symmetrically(size):
+  # Keras 'same' at stride 2 on even sizes pads only at the end; PyTorch pads both sides.
+  op = ops.ReLUConvBN(4, 3, 2, affine=False)
+  x = _x([2, size, size, 3])
+  y = op(tf.constant(x), training=False).numpy()
+  ref = _ref_conv(np.maximum(x, 0), op.conv.kernel.numpy(), 2, 1)
+  ref = ref / np.sqrt(1 + 1e-5)  # BN at init: mean 0, var 1, eps 1e-5
+  np.testing.assert_allclose(y, ref, atol=1e-4)
+
+
+@pytest.mark.parametrize('kind', ['max', 'avg'])
+@pytest.mark.parametrize('stride,size', [(1, 6), (2, 8), (2, 7), (1, 5)])
+def test_pool_matches_pytorch(kind, stride, size):
+  x = _x([2, size, size, 3])
+  y = ops.Pool(kind, stride)(tf.constant(x)).numpy()
+  np.testing.assert_allclose(y, _ref_pool(x, kind, stride), atol=1e-5)
+
+
+def test_sep_conv_is_two_stacked_blocks():
+  op = ops.build_op('sep_conv_3x3', 8, 2, affine=True)
+  y = op(tf.constant(_x([1, 8, 8, 8])), training=False)
+  assert y.shape == (1, 4, 4, 8)
+  assert op.dw_1.stride == 2 and op.dw_2.stride == 1
+  # 2 x (depthwise 9C + pointwise C^2 + BN 2C), as PyTorch's SepConv.
+  assert sum(int(np.prod(v.shape)) for v in op.trainable_weights) == 2 * (9 * 8 + 64 + 16)
+
+
+@pytest.mark.parametrize('name,expected', [
+    ('dil_conv_3x3', 9 * 8 + 64 + 16), ('dil_conv_5x5', 25 * 8 + 64 + 16),
+    ('sep_conv_5x5', 2 * (25 * 8 + 64 + 16)), ('sep_conv_7x7', 2 * (49 * 8 + 64 + 16)),
+    ('conv_7x1_1x7', 2 * 7 * 64 + 16), ('skip_connect', 2 * 8 * 4 + 16)])
+def test_affine_param_counts(name, expected):
+  op = ops.build_op(name, 8, 2, affine=True)
+  op(tf.constant(_x([1, 8, 8, 8])), training=False)
+  assert sum(int(np.prod(v.shape)) for v in op.trainable_weights) == expected
+
+
+def test_search_ops_have_no_bn_affine_params():
+  op = ops.build_op('sep_conv_3x3', 8, 1, affine=False)
+  op(tf.constant(_x([1, 8, 8, 8])), training=True)
+  assert sum(int(np.prod(v.shape)) for v in op.trainable_weights) == 2 * (9 * 8 + 64)
+
+
+def test_noise_op_is_standard_normal_and_independent_of_input():
+  op = ops.build_op('noise', 8, 2)
+  y = op(tf.constant(_x([4, 16, 16, 8])) * 100.0).numpy()
+  assert y.shape == (4, 8, 8, 8)
+  assert abs(y.mean()) < 0.1 and abs(y.std() - 1.0) < 0.1
+
+
+def test_noise_op_has_no_gradient_path():
+  op = ops.build_op('noise', 4, 1)
+  x = tf.Variable(_x([2, 6, 6, 4]))
+  with tf.GradientTape() as tape:
+    loss = tf.reduce_sum(op(x) * 3.0)
+  assert tape.gradient(loss, x) is None
+
+
+def test_noise_op_works_in_tf_function_and_changes_each_call():
+  op = ops.build_op('noise', 4, 1)
+  fn = tf.function(lambda x: op(x))
+  x = tf.zeros([1, 4, 4, 4])
+  assert not np.allclose(fn(x).numpy(), fn(x).numpy())
+
+
+def test_zero_op_output_is_zero_and_strided():
+  y = ops.build_op('none', 4, 2)(tf.constant(_x([1, 7, 7, 4])))
+  assert y.shape == (1, 4, 4, 4) and not np.any(y.numpy())
+
+
+def test_skip_connect_is_identity_at_stride_one_and_reduce_at_two():
+  assert isinstance(ops.build_op('skip_connect', 4, 1), ops.Identity)
+  assert isinstance(ops.build_op('skip_connect', 4, 2), ops.FactorizedReduce)
+
+
+def test_pool_with_bn_appends_affine_free_bn():
+  op = ops.Pool('max', 2, bn=True)
+  op(tf.constant(_x([2, 8, 8, 4])), training=True)
+  assert op.bn is not None and not op.trainable_weights
+
+
+def test_batch_norm_has_pytorch_semantics():
+  bn = ops.BatchNorm(affine=False)
+  x = np.random.default_rng(0).normal(2.0, 3.0, (4, 5, 5, 3)).astype(np.float32)
+  y = bn(x, training=True).numpy()
+  flat = x.reshape(-1, 3)
+  want = (flat - flat.mean(0)) / np.sqrt(flat.var(0) + 1e-5)  # biased variance
+  np.testing.assert_allclose(y.reshape(-1, 3), want, atol=1e-4)
+  # Running stats: momentum 0.1 in PyTorch terms, unbiased variance.
+  np.testing.assert_allclose(bn.moving_mean.numpy(), 0.1 * flat.mean(0), rtol=1e-4)
+  np.testing.assert_allclose(bn.moving_variance.numpy(), 0.9 + 0.1 * flat.var(0, ddof=1),
+                             rtol=1e-4)
+  inference = bn(x, training=False).numpy().reshape(-1, 3)
+  np.testing.assert_allclose(
+      inference, (flat - bn.moving_mean.numpy()) / np.sqrt(bn.moving_variance.numpy() + 1e-5),
+      atol=1e-4)
+
+
+def test_batch_norm_scale_argument_multiplies_and_gets_gradient():
+  bn = ops.BatchNorm(affine=False)
+  x = tf.random.normal([2, 4, 4, 3], seed=3)
+  scale = tf.constant([0.5, 2.0, -1.0])
+  with tf.GradientTape() as tape:
+    tape.watch(scale)
+    y = bn(x, training=True, scale=scale)
+    loss = tf.reduce_sum(y * tf.cast(tf.range(3), tf.float32))
+  plain = ops.BatchNorm(affine=False)(x, training=True)
+  np.testing.assert_allclose(y, plain * scale, atol=1e-5)
+  # d loss / d scale_c = sum over the channel of normalised(x) * c.
+  np.testing.assert_allclose(tape.gradient(loss, scale),
+                             tf.reduce_sum(plain, axis=[0, 1, 2]) * [0.0, 1.0, 2.0], atol=1e-3)
+
+
+def _bn_step(bn, call, x, scale, upstream):
+  """(y, dL/dx, dL/dscale) with L = sum(y * upstream), via `call(bn, x, scale)`."""
+  with tf.GradientTape() as tape:
+    tape.watch([x, scale])
+    y = call(bn, x, scale)
+    loss = tf.reduce_sum(y * upstream)
+  return (y, *tape.gradient(loss, [x, scale]))
+
+
+def test_synchronized_batch_norm_math_equals_the_fused_kernel():
+  """The all-reduced path (here one replica: all-reduce = identity) is PyTorch BN too."""
+  rng = np.random.default_rng(0)
+  x = tf.constant(rng.normal(1.5, 2.0, (4, 6, 6, 3)), tf.float32)
+  upstream = tf.constant(rng.normal(size=(4, 6, 6, 3)), tf.float32)
+  scale = tf.constant([0.5, 2.0, -1.0])
+  fused, synced = ops.BatchNorm(affine=False), ops.BatchNorm(affine=False, synchronized=True)
+  want = _bn_step(fused, lambda bn, x, s: bn(x, training=True, scale=s), x, scale, upstream)
+  synced.build(x.shape)
+  got = _bn_step(synced, lambda bn, x, s: bn._synchronized_call(x, s, tf.zeros([3])), x, scale,
+                 upstream)
+  for a, b in zip(got, want):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+  np.testing.assert_allclose(synced.moving_mean.numpy(), fused.moving_mean.numpy(), rtol=1e-5)
+  np.testing.assert_allclose(synced.moving_variance.numpy(), fused.moving_variance.numpy(),
+                             rtol=1e-5)
+
+
+def test_synchronized_batch_norm_with_one_replica_is_unsynchronised():
+  x = tf.random.normal([4, 5, 5, 3], seed=1)
+  plain, synced = ops.BatchNorm(), ops.BatchNorm(synchronized=True)
+  assert not synced.syncs_now()  # default strategy: one replica
+  np.testing.assert_array_equal(synced(x, training=True), plain(x, training=True))
+  np.testing.assert_array_equal(synced.moving_variance.numpy(), plain.moving_variance.numpy())
+
+
+def test_synchronize_batch_norm_sets_every_batch_norm_of_a_model():
+  layer = ops.SepConv(8, 3, 1, affine=False)
+  layer(tf.zeros([1, 8, 8, 8]))
+  assert ops.synchronize_batch_norm(layer) == 2
+  assert layer.bn_1.synchronized and layer.bn_2.synchronized
+
+
+@pytest.mark.parametrize('policy', ['mixed_bfloat16', 'mixed_float16'])
+def test_batch_norm_under_a_mixed_policy_keeps_float32_variables(policy):
+  bn = ops.BatchNorm(dtype=policy)
+  x = tf.random.normal([2, 4, 4, 3])
+  y = bn(x, training=True)
+  assert y.dtype == tf.dtypes.as_dtype(policy.split('_')[1])
+  assert all(v.dtype == 'float32' for v in bn.weights)
+  assert np.isfinite(bn.moving_variance.numpy()).all()
