@@ -23,7 +23,6 @@ A task (search.SearchTask, train.TrainTask) supplies what differs.
 import abc
 import json
 import pathlib
-import shutil
 import signal
 import threading
 import time
@@ -32,12 +31,13 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
+from edd_tf.core import checkpointing
 from edd_tf.core import distribute as distribute_lib
 from edd_tf.core import errors
 from edd_tf.core import workdir as workdir_lib
 
 CONFIG_FILE = 'config.json'
-CHECKPOINT_DIR = 'checkpoints'
+CHECKPOINT_DIR = checkpointing.CHECKPOINT_DIR
 TB_DIR = 'tb'
 CHANGES_KEY = 'config_changes'
 
@@ -255,42 +255,6 @@ class _Interruption:
       signal.signal(sig, previous)
 
 
-class _Checkpoints:
-  """The workdir's checkpoints as every worker of a strategy must write them.
-
-  Checkpoints are numbered by global step (epoch * steps + step), so a
-  mid-epoch (preemption) checkpoint sorts between the epochs around it. Under
-  MultiWorkerMirroredStrategy saving is collective: every worker saves, the
-  chief into `checkpoints/`, the others into a temporary directory they
-  delete again (the TF multi-worker custom-loop recipe).
-  """
-
-  def __init__(self, items, optional, workdir, strategy):
-    self.checkpoint = tf.train.Checkpoint(**items)  # what must restore
-    self.optional = optional                        # restored when present
-    self.directory = workdir / CHECKPOINT_DIR
-    self.chief = distribute_lib.is_chief(strategy)
-    self.scratch = None
-    if not self.chief:
-      self.scratch = workdir / f'.worker-{distribute_lib.worker_index(strategy)}-scratch'
-    saved = tf.train.Checkpoint(**items, **optional)
-    self.manager = tf.train.CheckpointManager(
-        saved, str(self.directory if self.chief else self.scratch), max_to_keep=2)
-
-  def restore(self):
-    path = workdir_lib.restore_latest(self.checkpoint, self.directory)
-    if path and self.optional:
-      tf.train.Checkpoint(**self.optional).restore(path).expect_partial()
-    return path
-
-  def save(self, number):
-    path = self.manager.save(checkpoint_number=number)
-    if not self.chief:
-      shutil.rmtree(self.scratch, ignore_errors=True)
-      return None
-    return path
-
-
 def run(task, workdir, *, progress=None, log_every_steps=50, metrics_every_steps=1):
   """Runs (or resumes, or just reports) `task` in an opened workdir.
 
@@ -320,7 +284,7 @@ def run(task, workdir, *, progress=None, log_every_steps=50, metrics_every_steps
   chief = distribute_lib.is_chief(strategy)
   epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False, name='epoch')
   state_var = tf.Variable('{}', dtype=tf.string, trainable=False, name='state')
-  checkpoints = _Checkpoints(dict(**task.checkpoint_items(), epoch=epoch_var, state=state_var),
+  checkpoints = checkpointing.Checkpoints(dict(**task.checkpoint_items(), epoch=epoch_var, state=state_var),
                              task.optional_checkpoint_items(), workdir, strategy)
   history = []
   partial = None

@@ -5,7 +5,6 @@
     saved = workdir.read_json(path / 'config.json')
     workdir.check_same_experiment(saved, config, ignore=RESUMABLE_CHANGES)
     workdir.write_json(path / 'config.json', config.to_dict())
-    restored = workdir.restore_latest(checkpoint, path / 'checkpoints')
 
 Every error is an `edd_tf.core.errors.WorkdirError` / `CheckpointError` whose
 message names the directory or file.
@@ -17,14 +16,11 @@ import datetime
 import json
 import os
 import pathlib
-import re
 import socket
 import sys
 import time
 
 from absl import logging
-from google.protobuf import message as protobuf_message
-import tensorflow as tf
 
 from edd_tf.core import errors
 
@@ -40,12 +36,6 @@ _TAKEOVER_SETTLE_SECONDS = 0.2
 # Resolved lock paths this process holds (a nested Lock on one of them is a
 # no-op, so the binary and the library may both lock the same workdir).
 _HELD = set()
-# What restoring a damaged checkpoint raises: truncated data -> IndexError
-# "Read less bytes than requested"; a flipped bit -> DataLossError "Checksum
-# does not match" (TF checks each tensor's crc32c); a damaged .index ->
-# OpError "not an sstable" / "block checksum mismatch".
-_DAMAGE_ERRORS = (tf.errors.OpError, IndexError, ValueError, protobuf_message.DecodeError)
-
 
 # ---------------------------------------------------------------------------
 # The directory
@@ -372,113 +362,3 @@ def check_same_experiment(saved, current, *, ignore=(), only=None, what='search'
     where = f'the workdir {workdir}' if workdir is not None else 'the workdir'
     raise errors.WorkdirError(f'{where} holds a {what} with a different config; use a new '
                               f'--workdir or the same config. Changed: ' + '; '.join(diffs))
-
-
-# ---------------------------------------------------------------------------
-# Checkpoints
-# ---------------------------------------------------------------------------
-
-
-def _checkpoint_number(prefix):
-  match = re.search(r'-(\d+)$', prefix)
-  return int(match.group(1)) if match else -1
-
-
-def _candidates(directory):
-  """Checkpoint prefixes in `directory`, newest first.
-
-  The ones the 'checkpoint' state file lists come first; any other
-  `*.index` in the directory follows (so a lost or corrupt state file, which
-  tf.train.latest_checkpoint silently treats as "no checkpoint", still finds
-  them).
-  """
-  listed = []
-  try:
-    state = tf.train.get_checkpoint_state(str(directory))
-  except ValueError:  # A state file without model_checkpoint_path.
-    state = None
-  if state is not None:
-    listed = list(reversed(state.all_model_checkpoint_paths)) or [state.model_checkpoint_path]
-    if state.model_checkpoint_path not in listed:
-      listed.insert(0, state.model_checkpoint_path)
-  found = sorted((str(p)[:-len('.index')] for p in pathlib.Path(directory).glob('*.index')),
-                 key=lambda p: (_checkpoint_number(p), p), reverse=True)
-  if found and state is None and (pathlib.Path(directory) / 'checkpoint').exists():
-    logging.warning('%s/checkpoint is unreadable; trying the checkpoints found by name: %s',
-                    directory, ', '.join(pathlib.Path(p).name for p in found))
-  return listed + [p for p in found if p not in listed]
-
-
-def _damaged_files(prefix):
-  """The damaged files of checkpoint `prefix` (its .index or data shards); [] if none."""
-  index = f'{prefix}.index'
-  if not os.path.exists(index):
-    return [f'{index} (missing)']
-  data = sorted(str(p) for p in pathlib.Path(prefix).parent.glob(
-      f'{pathlib.Path(prefix).name}.data-*'))
-  try:
-    reader = tf.train.load_checkpoint(prefix)
-  except _DAMAGE_ERRORS:
-    return [index]
-  try:
-    for key in reader.get_variable_to_shape_map():
-      reader.get_tensor(key)
-  except _DAMAGE_ERRORS:
-    return data or [f'{prefix}.data-00000-of-00001 (missing)']
-  return []
-
-
-def restore_latest(checkpoint, directory, *, partial=False):
-  """Restores the newest checkpoint in `directory` that restores cleanly.
-
-  A damaged checkpoint (truncated or bit-flipped `.data-*` or `.index`; TF
-  verifies each tensor's crc32c on read, so a flipped bit raises rather than
-  restoring wrong values) is reported with the damaged file and the next older
-  one is tried.
-
-  Args:
-    checkpoint: a tf.train.Checkpoint.
-    directory: the CheckpointManager's directory.
-    partial: if True, objects of the checkpoint that `checkpoint` lacks are
-      fine (`expect_partial`), e.g. restoring only a model for export.
-
-  Returns:
-    The checkpoint path restored, or None if `directory` holds no checkpoint.
-
-  Raises:
-    CheckpointError: every checkpoint is damaged (all are named), or one
-      does not match `checkpoint`'s objects (a different network).
-  """
-  candidates = _candidates(directory)
-  damaged = []
-  for prefix in candidates:
-    try:
-      status = checkpoint.restore(prefix)
-    except _DAMAGE_ERRORS as e:
-      reason = errors.one_line(f'{type(e).__name__}: {e}')[:300]
-      files = ', '.join(_damaged_files(prefix))
-      if not files:  # The files read fine: the checkpoint is another network's.
-        raise errors.CheckpointError(f'checkpoint {prefix} cannot be restored into this model '
-                                     f'(a different network or config?): {reason}') from e
-      damaged.append(files)
-      logging.warning('checkpoint %s is damaged: %s (%s)%s', prefix, files, reason,
-                      '; trying the next older one' if prefix != candidates[-1] else '')
-      continue
-    try:
-      status.assert_existing_objects_matched()
-    except AssertionError as e:
-      raise errors.CheckpointError(
-          f'checkpoint {prefix} does not match the objects to restore (a different network or '
-          f'config?): {errors.one_line(e)[:300]}') from e
-    if partial:
-      status.expect_partial()
-    if damaged:
-      logging.warning('restored the older checkpoint %s instead (damaged: %s)', prefix,
-                      '; '.join(damaged))
-    else:
-      logging.info('restored %s', prefix)
-    return prefix
-  if damaged:
-    raise errors.CheckpointError(f'every checkpoint in {directory} is damaged: '
-                                 + '; '.join(damaged) + '. Delete them to start over')
-  return None
