@@ -8,7 +8,7 @@ TensorFlow turns its oneDNN kernels on by default only on some x86 CPUs; on
 this AMD EPYC it leaves them off. With TF_ENABLE_ONEDNN_OPTS=1 a DARTS pair
 takes about half the CPU time here (13.5-14.5 s instead of 33.5 s): depthwise
 convs, BatchNorm and max-pool gradients are much faster, and the stride-1
-dilated convs skip space-to-batch (mixed_op.dilated_depthwise_conv).
+dilated convs skip space-to-batch (fused_blocks.dilated_depthwise_conv).
 
 Measured 2026-11-29 on this 2-core VM, oneDNN on, quiet machine (load < 1.1),
 3 timed pairs, fused path (default):
@@ -73,7 +73,7 @@ def _run_variant(name):
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
   from edd_tf.spaces import darts_supernet  # pylint: disable=g-import-not-at-top
-  from edd_tf.nets import mixed_op  # pylint: disable=g-import-not-at-top
+  from edd_tf.nets import fused_blocks  # pylint: disable=g-import-not-at-top
 
   settings = VARIANTS[name]
   batch, k = _BATCH.value or settings['batch'], settings['partial_channels']
@@ -147,7 +147,7 @@ def _run_variant(name):
               peak_rss_gb=round(_peak_rss_gb(), 2),
               peak_rss_before_steps_gb=round(peak_before_steps, 2),
               peak_rss_after_warmup_gb=round(peak_after_warmup, 2),
-              onednn=mixed_op.onednn_enabled(),
+              onednn=fused_blocks.onednn_enabled(),
               weights=int(sum(np.prod(v.shape) for v in model.trainable_variables)),
               tensorflow=tf.__version__, cpus=os.cpu_count())
 

@@ -19,8 +19,10 @@ from keras import ops as K
 import tensorflow as tf
 
 from edd_tf.arch import genotype as genotype_lib
+from edd_tf.nets import fused_blocks
 from edd_tf.nets import mixed_op
 from edd_tf.nets import ops as ops_lib
+from edd_tf.nets import partial_channel
 
 
 def darts_edges(steps=4):
@@ -154,7 +156,7 @@ class DartsSearchCell(ops_lib.LazyLayer):
       multiplier: how many of the last nodes are concatenated.
       partial_channels: PC-DARTS K (1 = DARTS).
       fused: the fused path: weights as BN scales, and the edges leaving a
-        node share its ReLU and pooling (`mixed_op.SharedInput`); False runs
+        node share its ReLU and pooling (`fused_blocks.SharedInput`); False runs
         the reference path edge by edge. Same values either way.
       **kwargs: keras Layer arguments.
     """
@@ -198,8 +200,9 @@ class DartsSearchCell(ops_lib.LazyLayer):
         for layer, s in ((self.preprocess0, s0), (self.preprocess1, s1)):
           mixed_op.build_eagerly(layer, [1] + [d or 8 for d in s.shape[1:]], s.dtype)
         self._preprocess_built = True
-      states = [mixed_op.fused_call(self.preprocess0, mixed_op.SharedInput(s0), training),
-                mixed_op.fused_call(self.preprocess1, mixed_op.SharedInput(s1), training)]
+      states = [
+          fused_blocks.fused_call(self.preprocess0, fused_blocks.SharedInput(s0), training),
+          fused_blocks.fused_call(self.preprocess1, fused_blocks.SharedInput(s1), training)]
       return self._call_per_source(states, weights, training)
     states = [self.preprocess0(s0, training=training), self.preprocess1(s1, training=training)]
     for start, end in edge_groups(self.steps):
@@ -214,9 +217,9 @@ class DartsSearchCell(ops_lib.LazyLayer):
   def _call_per_source(self, states, weights, training):
     """The fused path, one source node at a time (same values as per edge).
 
-    Every edge leaving node j gets the same `mixed_op.SharedInput` (one ReLU,
+    Every edge leaving node j gets the same `fused_blocks.SharedInput` (one ReLU,
     one pooling per kind and stride, ... for all of them), and the
-    preprocessing runs through `mixed_op.fused_call`. PC-DARTS: shuffle and
+    preprocessing runs through `fused_blocks.fused_call`. PC-DARTS: shuffle and
     concat are linear, so sum_e shuffle([mixed_e, bypass_e]) is computed as
     shuffle([sum_e mixed_e, sum_e bypass_e]): one concat and shuffle per node
     instead of per edge, and one bypass (slice, max pool) per source.
@@ -229,7 +232,7 @@ class DartsSearchCell(ops_lib.LazyLayer):
       if j >= 2:
         states.append(self._node(incoming[j], bypassed[j], states))
       h = states[j]
-      shared = mixed_op.SharedInput(self.mixed[self.outgoing[j][0]].head(h))
+      shared = fused_blocks.SharedInput(self.mixed[self.outgoing[j][0]].head(h))
       bypass = {}  # stride -> the PC-DARTS bypass of h (the same for every edge)
       for e in self.outgoing[j]:
         edge = self.mixed[e]
@@ -252,8 +255,7 @@ class DartsSearchCell(ops_lib.LazyLayer):
       mixed = mixed_op.strided_zeros(self.mixed[0].head(states[1]), 2 if self.reduction else 1)
     if self.partial_channels == 1:
       return mixed
-    return mixed_op.channel_shuffle(K.concatenate([mixed, tf.add_n(bypassed)], axis=-1),
-                                    self.partial_channels)
+    return partial_channel.shuffle_concat(mixed, tf.add_n(bypassed), self.partial_channels)
 
 
 class DartsSupernet(keras.Model):

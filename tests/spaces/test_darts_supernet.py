@@ -137,7 +137,7 @@ def _cell_pair(edge_ops, channels, reduction, reduction_prev, partial_channels):
 @pytest.mark.parametrize('reduction,reduction_prev,k', [(False, False, 1), (True, True, 2)])
 def test_fused_cell_equals_reference_cell(reduction, reduction_prev, k):
   # S1's per-edge lists hold every kind of op the fused path shares per source
-  # (pools, skip / FactorizedReduce, sep and dil convs); test_mixed_op checks
+  # (pools, skip / FactorizedReduce, sep and dil convs); test_fused_blocks checks
   # every op edge by edge.
   normal, reduce = ds.ROBUST_DARTS_SPACES['s1']
   (fused, reference), s0, s1 = _cell_pair(reduce if reduction else normal, 8, reduction,
