@@ -73,7 +73,7 @@ def _run_variant(name):
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
   from edd_tf.spaces import darts_supernet  # pylint: disable=g-import-not-at-top
-  from edd_tf.nets import fused_blocks  # pylint: disable=g-import-not-at-top
+  from edd_tf.core import kernels  # pylint: disable=g-import-not-at-top
 
   settings = VARIANTS[name]
   batch, k = _BATCH.value or settings['batch'], settings['partial_channels']
@@ -147,7 +147,7 @@ def _run_variant(name):
               peak_rss_gb=round(_peak_rss_gb(), 2),
               peak_rss_before_steps_gb=round(peak_before_steps, 2),
               peak_rss_after_warmup_gb=round(peak_after_warmup, 2),
-              onednn=fused_blocks.onednn_enabled(),
+              onednn=kernels.onednn_enabled(),
               weights=int(sum(np.prod(v.shape) for v in model.trainable_variables)),
               tensorflow=tf.__version__, cpus=os.cpu_count())
 

@@ -31,6 +31,7 @@ import keras
 from keras import ops as K
 import tensorflow as tf
 
+from edd_tf.core import kernels
 from edd_tf.nets import ops as ops_lib
 
 # Op classes whose last layer is an (affine-free, in search) ops.BatchNorm
@@ -64,15 +65,6 @@ def _pool_part(op, x):
   return op.pool(ops_lib.pad_symmetric(x, 1)) / op.pool(ops_lib.pad_symmetric(ones, 1))
 
 
-def onednn_enabled():
-  """Whether TensorFlow runs its oneDNN CPU kernels (TF_ENABLE_ONEDNN_OPTS)."""
-  try:
-    from tensorflow.python.util import _pywrap_util_port  # pylint: disable=g-import-not-at-top
-    return bool(_pywrap_util_port.IsMklEnabled())
-  except (ImportError, AttributeError):
-    return False
-
-
 def dilated_depthwise_conv(x, kernel, dilation):
   """Stride-1 dilated depthwise conv with PyTorch padding d(k-1)/2, no space-to-batch.
 
@@ -97,7 +89,7 @@ def dilated_depthwise_conv(x, kernel, dilation):
   """
   kernel = tf.convert_to_tensor(kernel)
   strides, dilations = [1, 1, 1, 1], [1, dilation, dilation, 1]
-  if dilation == 1 or not onednn_enabled() or kernel.shape[0] % 2 == 0:
+  if dilation == 1 or not kernels.onednn_enabled() or kernel.shape[0] % 2 == 0:
     return tf.nn.depthwise_conv2d(x, kernel, strides, 'SAME', dilations=dilations[1:3])
 
   def native(inputs, filters):

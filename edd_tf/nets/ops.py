@@ -217,6 +217,14 @@ class Zero(layers.Layer):
 class FactorizedReduce(LazyLayer):
   """Halves the resolution with two offset 1x1 stride-2 convs (DARTS).
 
+  A 1x1 stride-2 'valid' conv equals a stride-1 1x1 conv of the input
+  subsampled at (2i, 2j), which is how it runs here: oneDNN corrupts the heap
+  (or returns a wrong kernel gradient) in the filter gradient of a 1x1
+  stride-2 conv with few input channels on large maps (C_in 4-8 at 56-64 px;
+  oneDNN #6035; core/kernels.py turns oneDNN on by default), and its stride-1
+  kernels are fine there. Same weights, outputs and checkpoint keys as the
+  strided convs.
+
   ``scale=`` as in `ReLUConvBN` (affine=False only).
   """
 
@@ -224,8 +232,8 @@ class FactorizedReduce(LazyLayer):
     super().__init__(**kwargs)
     if channels % 2:
       raise ValueError(f'FactorizedReduce needs an even channel count, got {channels}')
-    self.conv_1 = layers.Conv2D(channels // 2, 1, strides=2, padding='valid', use_bias=False)
-    self.conv_2 = layers.Conv2D(channels // 2, 1, strides=2, padding='valid', use_bias=False)
+    self.conv_1 = layers.Conv2D(channels // 2, 1, padding='valid', use_bias=False)
+    self.conv_2 = layers.Conv2D(channels // 2, 1, padding='valid', use_bias=False)
     self.bn = batch_norm(affine)
 
   def call(self, x, training=False, scale=None):
@@ -233,7 +241,8 @@ class FactorizedReduce(LazyLayer):
     # PyTorch's x[:, :, 1:, 1:] with a 1x1 stride-2 conv: pad one row/col at the
     # end so odd and even sizes behave as in the reference.
     shifted = K.pad(x[:, 1:, 1:, :], [[0, 0], [0, 1], [0, 1], [0, 0]])
-    y = K.concatenate([self.conv_1(x), self.conv_2(shifted)], axis=-1)
+    y = K.concatenate([self.conv_1(x[:, ::2, ::2, :]), self.conv_2(shifted[:, ::2, ::2, :])],
+                      axis=-1)
     return self.bn(y, training=training, scale=scale)
 
 

@@ -1,10 +1,15 @@
 """Tests for edd_tf.nets.ops: shapes, PyTorch padding parity, parameter counts."""
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from edd_tf.nets import ops
+from tests.helpers import ROOT
 
 DARTS_OPS = ('none', 'max_pool_3x3', 'avg_pool_3x3', 'skip_connect', 'sep_conv_3x3',
              'sep_conv_5x5', 'sep_conv_7x7', 'dil_conv_3x3', 'dil_conv_5x5', 'conv_7x1_1x7',
@@ -264,3 +269,61 @@ def test_batch_norm_under_a_mixed_policy_keeps_float32_variables(policy):
   assert y.dtype == tf.dtypes.as_dtype(policy.split('_')[1])
   assert all(v.dtype == 'float32' for v in bn.weights)
   assert np.isfinite(bn.moving_variance.numpy()).all()
+
+
+def test_factorized_reduce_equals_two_offset_stride2_convs():
+  # The subsample-then-1x1 formulation (ops.FactorizedReduce) against the
+  # reference's strided convs, at a shape oneDNN computes correctly (C_in 16).
+  op = ops.FactorizedReduce(16, affine=True)
+  x = tf.random.stateless_normal([2, 9, 9, 16], seed=[0, 1])
+  y = op(x, training=False)
+  relu = tf.nn.relu(x)
+  shifted = tf.pad(relu[:, 1:, 1:, :], [[0, 0], [0, 1], [0, 1], [0, 0]])
+  want = tf.concat([tf.nn.conv2d(relu, op.conv_1.kernel, 2, 'VALID'),
+                    tf.nn.conv2d(shifted, op.conv_2.kernel, 2, 'VALID')], axis=-1)
+  want = op.bn(want, training=False)
+  assert y.shape == (2, 5, 5, 16)
+  np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-5)
+
+
+_FORMERLY_CRASHING = r'''
+import numpy as np, tensorflow as tf
+from edd_tf.core import kernels
+from edd_tf.nets import ops
+from tests.helpers import ROOT
+assert kernels.onednn_enabled()
+# C_in 4 at 64 px: the filter gradient of a 1x1 stride-2 conv corrupted the
+# heap here under oneDNN (segfault / abort; oneDNN #6035).
+op = ops.FactorizedReduce(4, affine=False)
+x = tf.random.stateless_normal([8, 64, 64, 4], seed=[0, 1])
+op(x, training=True)
+@tf.function
+def grads(x):
+  with tf.GradientTape() as tape:
+    loss = tf.reduce_sum(tf.sin(op(x, training=True)))
+  return tape.gradient(loss, [op.conv_1.kernel, op.conv_2.kernel])
+for _ in range(3):
+  g1, g2 = grads(x)
+# conv_1's kernel gradient by hand: sum over pixels of relu(x)[::2, ::2] (x) dL/dy.
+with tf.GradientTape() as tape:
+  y1 = tf.nn.conv2d(tf.nn.relu(x)[:, ::2, ::2, :], op.conv_1.kernel, 1, 'VALID')
+  tape.watch(y1)
+  out = op.bn(tf.concat([y1, tf.nn.conv2d(tf.pad(tf.nn.relu(x)[:, 1:, 1:, :],
+      [[0, 0], [0, 1], [0, 1], [0, 0]])[:, ::2, ::2, :], op.conv_2.kernel, 1, 'VALID')], -1),
+      training=True)
+  loss = tf.reduce_sum(tf.sin(out))
+dy = tape.gradient(loss, y1).numpy()
+want = np.einsum('bhwc,bhwo->co', tf.nn.relu(x).numpy()[:, ::2, ::2, :], dy)
+np.testing.assert_allclose(g1.numpy()[0, 0], want, rtol=1e-3, atol=1e-3 * np.abs(want).max())
+print('ok')
+'''
+
+
+def test_formerly_crashing_factorized_reduce_runs_under_onednn(tmp_path):
+  # oneDNN is chosen when TensorFlow loads, hence a fresh process with it on.
+  env = dict(os.environ, TF_ENABLE_ONEDNN_OPTS='1', TF_CPP_MIN_LOG_LEVEL='2',
+             PYTHONPATH=str(ROOT))
+  result = subprocess.run([sys.executable, '-c', _FORMERLY_CRASHING], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+  assert result.returncode == 0 and result.stdout.strip().endswith('ok'), (
+      result.returncode, result.stderr[-2000:])
