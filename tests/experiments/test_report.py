@@ -18,6 +18,7 @@ from edd_tf.experiments import cell_drawing
 from edd_tf.arch import genotype
 from edd_tf.lookup import nats_bench
 from edd_tf.lookup import nb201_bench
+from edd_tf.experiments import grid
 from edd_tf.experiments import report
 from edd_tf.experiments import sweep
 
@@ -81,7 +82,7 @@ def lam_sweep(tmp_path_factory, table):
   runs = []
   for s, seed in enumerate((0, 1, 2)):
     for lam in (0.06, 0.12):
-      name = sweep.run_name({'seed': str(seed), 'schedule.lam': str(lam)})
+      name = grid.run_name({'seed': str(seed), 'schedule.lam': str(lam)})
       make_run(root / name, table, 100 * s + int(lam * 1000), seed=seed, **{'schedule.lam': lam})
       runs.append({'name': name, 'settings': {'seed': str(seed), 'schedule.lam': str(lam)},
                    'status': 'finished'})
