@@ -18,12 +18,12 @@ import subprocess
 import sys
 import time
 
-import matplotlib.image
 import numpy as np
 import pytest
 
 from edd_tf.experiments import grid
 from edd_tf.experiments import sweep
+from tests.experiments import workdirs
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 TINY = ['--set=data.source=sample', '--set=data.train_examples=128', '--set=search.epochs=2',
@@ -167,13 +167,6 @@ def test_a_root_holding_another_grid_is_refused(resumed):
   assert mtimes(root, NAMES) == before
 
 
-def _check_png(path):
-  assert path.is_file() and path.stat().st_size > 5000, path
-  image = matplotlib.image.imread(path)
-  assert image.shape[0] > 100 and image.shape[1] > 100, (path, image.shape)
-  assert float(image[..., :3].std()) > 0.01, f'{path} is a constant image'
-
-
 def test_report_of_the_sweep_matches_the_runs_genotype_json(resumed, tmp_path):
   root = resumed['root']
   proc = subprocess.run([sys.executable, '-m', 'binaries.report', str(root), f'--out={tmp_path}'],
@@ -203,7 +196,7 @@ def test_report_of_the_sweep_matches_the_runs_genotype_json(resumed, tmp_path):
   else:
     assert 'Fig. 2A skipped' in md
   for name in expected:
-    _check_png(tmp_path / name)
+    workdirs.check_png(tmp_path / name)
   assert sorted(p.name for p in (tmp_path / 'tb').iterdir() if p.is_dir()) == NAMES
 
 
