@@ -10,7 +10,7 @@ Each run is `python -m binaries.search --config=CONFIG --workdir=ROOT/<name>
 --config.<field>=<value> ...`, its output appended to ROOT/<name>/sweep.log.
 Rerun the same command after an interruption: finished runs are skipped,
 interrupted ones resume from their checkpoints. --set=field=value (repeatable)
-applies to every run. Grid syntax: edd_tf/experiments/sweep.py. Exits 1 if any run failed,
+applies to every run. Grid syntax: edd_tf/experiments/grid.py. Exits 1 if any run failed,
 listing them.
 """
 
@@ -22,6 +22,7 @@ import sys
 from absl import app
 from absl import flags
 
+from edd_tf.experiments import grid
 from edd_tf.experiments import sweep
 
 _CONFIG = flags.DEFINE_string('config', None, 'Search config file (PATH[:ARG]); optional when '
@@ -39,9 +40,9 @@ flags.mark_flags_as_required(['root'])
 def _plan():
   if bool(_GRID.value) == bool(_GRID_FILE.value):
     cli.fail('give exactly one of --grid and --grid_file')
-  axes = (sweep.parse_grid(_GRID.value) if _GRID.value else
-          sweep.read_grid_file(_GRID_FILE.value))
-  fixed = sweep.parse_assignments(_SET.value)
+  axes = (grid.parse_grid(_GRID.value) if _GRID.value else
+          grid.read_grid_file(_GRID_FILE.value))
+  fixed = grid.parse_assignments(_SET.value)
   return sweep.plan_sweep(_CONFIG.value, axes, fixed, _ROOT.value, check=_check_config)
 
 

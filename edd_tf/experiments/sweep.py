@@ -1,25 +1,10 @@
 r"""Sweeps: one search per point of a grid of config overrides, each in its own workdir.
 
-A grid is a list of axes; the sweep runs their product. Grid text (``--grid``
-or a grid file) has one axis per line or per ';', '#' starts a comment, and a
-line starting with '|' continues the bundle axis above:
+The grid (its text, run names and overrides: `edd_tf.experiments.grid`) is a
+list of axes; the sweep runs their product. `plan_sweep` validates every run
+before anything is written; `execute` runs them.
 
-  seed = 0, 1, 2                      # a field axis: a config field and its values
-  schedule.lam = 0.06, 0.12, 0.24
-  softmax = plain{kind=plain, s=0, st=0} | sn_s100{kind=sn, s=100, st=0}
-  method = darts{config=configs/nb201_cifar10_darts.py}
-         | edd_tempered{schedule.entropy=tempered}
-
-A **bundle axis** (values written ``label{field=value, ...}`` and separated by
-'|') sets several fields together, for settings that are only valid jointly
-(sn-softmax needs exactly one of s and st). On an axis named after a config
-section (``softmax``) the fields are relative to that section; on any other
-axis name they are full dotted paths, and ``config=PATH[:ARG]`` picks the run's
-config file (a sweep over methods that each have a config). ``label{}`` leaves
-the config as it is.
-
-Every run is named from its settings, sorted by axis (``schedule.lam=0.06,
-seed=0,softmax=sn_s100``; a bundle axis contributes its label), and lives in
+Every run is named from its settings (`grid.run_name`) and lives in
 ``ROOT/<name>``. It is a ``python -m binaries.search`` subprocess with
 ``--config.<field>=<value>`` overrides, its output appended to
 ``ROOT/<name>/sweep.log``. A finished run is never started again (the search
@@ -30,65 +15,24 @@ sweep of another config or grid is refused.
 """
 
 import dataclasses
-import difflib
 import fcntl
-import hashlib
-import importlib.util
 import itertools
 import json
 import os
 import pathlib
-import re
 import subprocess
 import sys
 import time
 
 from absl import logging
 
+from edd_tf.experiments import grid
+
 MANIFEST = 'sweep.json'
 LOG_NAME = 'sweep.log'
 LOCK_NAME = '.sweep.lock'
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 SEARCH_MODULE = 'binaries.search'
-
-_KEY = re.compile(r'^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$')
-_LABEL = re.compile(r'^[A-Za-z0-9_.+-]+$')
-_BUNDLE = re.compile(r'^([^{}\s]+)\s*\{([^{}]*)\}$', re.S)
-_UNSAFE = re.compile(r'[^A-Za-z0-9._=,+-]')
-SYNTAX = ('an axis reads "field=v1,v2,..." or "name=label{field=value, ...} | label{...}"')
-
-
-class SweepError(ValueError):
-  """A bad grid, config, root or run; the message names what is wrong."""
-
-
-@dataclasses.dataclass(frozen=True)
-class Axis:
-  """One grid axis.
-
-  Attributes:
-    key: a config field (field axis) or a name (bundle axis).
-    choices: (label, ((field, value text), ...)) per value; a field axis has
-      one (key, value) assignment per choice, labelled by the value.
-    bundle: whether the values were written as bundles.
-  """
-  key: str
-  choices: tuple
-  bundle: bool = False
-
-  def labels(self):
-    return [label for label, _ in self.choices]
-
-  def to_json(self):
-    if not self.bundle:
-      return {'key': self.key, 'values': self.labels()}
-    return {'key': self.key, 'bundles': {label: dict(a) for label, a in self.choices}}
-
-  def to_text(self):
-    if not self.bundle:
-      return f'{self.key}={",".join(self.labels())}'
-    parts = [f'{label}{{{", ".join(f"{k}={v}" for k, v in a)}}}' for label, a in self.choices]
-    return f'{self.key}={" | ".join(parts)}'
 
 
 @dataclasses.dataclass
@@ -123,196 +67,6 @@ class Plan:
 
 
 # ---------------------------------------------------------------------------
-# Grid text
-# ---------------------------------------------------------------------------
-
-
-def _assignment(text, where):
-  key, sep, value = text.partition('=')
-  key = key.strip()
-  if not sep or not _KEY.match(key):
-    raise SweepError(f'malformed assignment {text.strip()!r} in {where}: expected field=value')
-  return key, value.strip()
-
-
-def _parse_axis(text):
-  key, sep, rest = text.partition('=')
-  key, rest = key.strip(), rest.strip()
-  if not sep or not _KEY.match(key):
-    raise SweepError(f'malformed grid axis {text!r}: {SYNTAX}')
-  if not rest:
-    raise SweepError(f'grid axis {key!r} has an empty value list')
-  if '{' in rest or '}' in rest:
-    choices = []
-    for part in rest.split('|'):
-      match = _BUNDLE.match(part.strip())
-      if not match or not _LABEL.match(match.group(1)):
-        raise SweepError(f'malformed bundle {part.strip()!r} in grid axis {key!r}: each value '
-                         f'reads label{{field=value, ...}} (label: letters, digits, ._+-), '
-                         f"values separated by '|'")
-      body = match.group(2).strip()
-      items = [s for s in body.split(',')] if body else []
-      if any(not s.strip() for s in items):
-        raise SweepError(f'empty assignment in bundle {part.strip()!r} of grid axis {key!r}')
-      assignments = tuple(_assignment(s, f'bundle {match.group(1)!r} of axis {key!r}')
-                          for s in items)
-      fields = [k for k, _ in assignments]
-      if len(set(fields)) != len(fields):
-        raise SweepError(f'bundle {match.group(1)!r} of grid axis {key!r} sets a field twice')
-      choices.append((match.group(1), assignments))
-    axis = Axis(key, tuple(choices), bundle=True)
-  else:
-    values = [v.strip() for v in rest.split(',')]
-    if any(not v for v in values):
-      raise SweepError(f'grid axis {key!r} has an empty value in {rest!r}')
-    axis = Axis(key, tuple((v, ((key, v),)) for v in values))
-  labels = axis.labels()
-  if len(set(labels)) != len(labels):
-    raise SweepError(f'grid axis {key!r} lists a value twice: {labels}')
-  return axis
-
-
-def parse_grid(text):
-  """Parses grid text (see the module docstring) into a list of Axis.
-
-  Raises:
-    SweepError: a malformed axis, an empty value list or a repeated axis.
-  """
-  lines = []
-  for line in text.splitlines():
-    line = line.split('#', 1)[0].strip()
-    if line.startswith('|') and lines:  # a bundle axis continued on the next line
-      lines[-1] += ' ' + line
-    elif line:
-      lines.append(line)
-  axes = [_parse_axis(part.strip()) for line in lines for part in line.split(';')
-          if part.strip()]
-  if not axes:
-    raise SweepError(f'the grid has no axes: {SYNTAX}')
-  keys = [a.key for a in axes]
-  repeated = sorted({k for k in keys if keys.count(k) > 1})
-  if repeated:
-    raise SweepError(f'grid axis {repeated[0]!r} is given twice')
-  return axes
-
-
-def read_grid_file(path):
-  path = pathlib.Path(path)
-  if not path.is_file():
-    raise SweepError(f'grid file {str(path)!r} does not exist')
-  return parse_grid(path.read_text())
-
-
-def parse_assignments(items):
-  """{field: value} from 'field=value' strings (the binary's --set flags)."""
-  out = {}
-  for item in items:
-    key, value = _assignment(item, '--set')
-    if key in out:
-      raise SweepError(f'--set gives {key!r} twice')
-    out[key] = value
-  return out
-
-
-def run_name(settings):
-  """Deterministic, filesystem-safe workdir name of a run's {axis: label} settings."""
-  name = ','.join(f'{k}={settings[k]}' for k in sorted(settings))
-  name = _UNSAFE.sub('_', name) or 'run'
-  if len(name) > 150:  # keep well under NAME_MAX (255)
-    name = name[:140] + '-' + hashlib.sha1(name.encode()).hexdigest()[:8]
-  return name
-
-
-# ---------------------------------------------------------------------------
-# Configs
-# ---------------------------------------------------------------------------
-
-
-def resolve_spec(spec):
-  """An absolute PATH[:ARG] config spec (so the runs do not depend on the cwd)."""
-  path, sep, arg = spec.partition(':')
-  return str(pathlib.Path(path).resolve()) + sep + arg
-
-
-def load_config(spec):
-  """Calls get_config() (or get_config(ARG)) of a config file spec PATH[:ARG]."""
-  path, sep, arg = spec.partition(':')
-  path = pathlib.Path(path)
-  if not path.is_file():
-    raise SweepError(f'config file {str(path)!r} does not exist')
-  name = '_sweep_config_' + hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:12]
-  module_spec = importlib.util.spec_from_file_location(name, path)
-  module = importlib.util.module_from_spec(module_spec)
-  module_spec.loader.exec_module(module)
-  return module.get_config(arg) if sep else module.get_config()
-
-
-def _leaves(config, prefix=''):
-  out = {}
-  for key, value in config.items():
-    if hasattr(value, 'items'):
-      out.update(_leaves(value, f'{prefix}{key}.'))
-    else:
-      out[f'{prefix}{key}'] = value
-  return out
-
-
-def _sections(config, prefix=''):
-  out = set()
-  for key, value in config.items():
-    if hasattr(value, 'items'):
-      out.add(f'{prefix}{key}')
-      out |= _sections(value, f'{prefix}{key}.')
-  return out
-
-
-def _unknown_field(key, config, where):
-  known = sorted(_leaves(config)) + sorted(_sections(config))
-  close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-  hint = f'; did you mean {close[0]!r}?' if close else f'; known fields: {sorted(_leaves(config))}'
-  return SweepError(f'unknown config field {key!r} in {where}{hint}')
-
-
-def coerce(text, current, key):
-  """The value of an override text for a field whose current value is `current`."""
-  try:
-    if isinstance(current, bool):
-      lowered = text.lower()
-      if lowered not in ('true', 'false', '1', '0'):
-        raise ValueError
-      return lowered in ('true', '1')
-    if isinstance(current, int):
-      return int(text)
-    if isinstance(current, float):
-      return float(text)
-  except ValueError:
-    raise SweepError(f'value {text!r} for {key} is not a {type(current).__name__}') from None
-  return text
-
-
-def apply_overrides(config, overrides, where='the sweep'):
-  """A copy of `config` with {field: value text} applied; unknown fields raise."""
-  config = config.copy_and_resolve_references()
-  leaves = _leaves(config)
-  for key, text in overrides.items():
-    if key not in leaves:
-      if key in _sections(config):
-        raise SweepError(
-            f'{key!r} in {where} is a config section, not a field: set its fields together '
-            f'with a bundle axis, e.g. {key}=a{{field=value, ...}} | b{{field=value, ...}}')
-      raise _unknown_field(key, config, where)
-    *path, last = key.split('.')
-    node = config
-    for part in path:
-      node = node[part]
-    try:
-      node[last] = coerce(text, leaves[key], key)
-    except TypeError as e:
-      raise SweepError(f'value {text!r} for {key}: {e}') from None
-  return config
-
-
-# ---------------------------------------------------------------------------
 # Planning
 # ---------------------------------------------------------------------------
 
@@ -336,7 +90,7 @@ def plan_sweep(config, axes, fixed, root, check=None):
   Args:
     config: the config spec PATH[:ARG], or None when every run gets one from a
       bundle's config=.
-    axes: list of Axis (`parse_grid`).
+    axes: list of grid.Axis (`grid.parse_grid`).
     fixed: {field: value text} applied to every run (--set).
     root: the sweep's root directory.
     check: optional callable(config) raising ValueError for values the search
@@ -346,21 +100,22 @@ def plan_sweep(config, axes, fixed, root, check=None):
     A Plan.
 
   Raises:
-    SweepError: naming the unknown field (with a suggestion), the conflicting
-      axes, the run whose config is invalid, or a root holding another sweep.
+    grid.SweepError: naming the unknown field (with a suggestion), the
+      conflicting axes, the run whose config is invalid, or a root holding
+      another sweep.
   """
-  config = resolve_spec(config) if config else None
+  config = grid.resolve_spec(config) if config else None
   root = pathlib.Path(root).resolve()
   check_root(Plan(root, config, list(axes), dict(fixed), []))  # before any (slow) config import
-  base = load_config(config) if config else None
-  sections = _sections(base) if base is not None else set()
+  base = grid.load_config(config) if config else None
+  sections = grid.section_names(base) if base is not None else set()
   loaded = {config: base} if base is not None else {}
 
   if base is not None:  # name unknown fields before anything else
     for axis in axes:
       if not axis.bundle:
-        apply_overrides(base, {axis.key: axis.labels()[0]}, f'grid axis {axis.key!r}')
-    apply_overrides(base, fixed, '--set')
+        grid.apply_overrides(base, {axis.key: axis.labels()[0]}, f'grid axis {axis.key!r}')
+    grid.apply_overrides(base, fixed, '--set')
   per_axis = []
   for axis in axes:
     per_axis.append([(label, *_choice_overrides(axis, a, sections)) for label, a in axis.choices])
@@ -368,38 +123,38 @@ def plan_sweep(config, axes, fixed, root, check=None):
   for axis, choices in zip(axes, per_axis):
     for field in {f for _, o, _ in choices for f in o}:
       if field in owners:
-        raise SweepError(f'config field {field!r} is set by both grid axes {owners[field]!r} '
-                         f'and {axis.key!r}')
+        raise grid.SweepError(f'config field {field!r} is set by both grid axes {owners[field]!r} '
+                              f'and {axis.key!r}')
       owners[field] = axis.key
   for field in fixed:
     if field in owners:
-      raise SweepError(f'config field {field!r} is set by grid axis {owners[field]!r} and '
-                       f'by --set')
+      raise grid.SweepError(f'config field {field!r} is set by grid axis {owners[field]!r} and '
+                            f'by --set')
 
   runs = []
   for combo in itertools.product(*per_axis):
     settings = {axis.key: label for axis, (label, _, _) in zip(axes, combo)}
-    spec = next((resolve_spec(s) for _, _, s in combo if s), config)
-    name = run_name(settings)
+    spec = next((grid.resolve_spec(s) for _, _, s in combo if s), config)
+    name = grid.run_name(settings)
     if spec is None:
-      raise SweepError(f'run {name} has no config: pass --config or give every bundle of '
-                       f'a method axis a config=PATH')
+      raise grid.SweepError(f'run {name} has no config: pass --config or give every bundle of '
+                            f'a method axis a config=PATH')
     if spec not in loaded:
-      loaded[spec] = load_config(spec)
+      loaded[spec] = grid.load_config(spec)
     overrides = {k: v for _, o, _ in combo for k, v in o.items()}
     overrides.update(fixed)
-    resolved = apply_overrides(loaded[spec], overrides, f'run {name}')
+    resolved = grid.apply_overrides(loaded[spec], overrides, f'run {name}')
     if check is not None:
       try:
         check(resolved)
       except ValueError as e:
-        raise SweepError(f'run {name}: {e} (fields valid only together belong in one '
-                         f'bundle axis, e.g. softmax=a{{kind=sn, s=100, st=0}} | ...)') from None
+        raise grid.SweepError(f'run {name}: {e} (fields valid only together belong in one bundle '
+                              f'axis, e.g. softmax=a{{kind=sn, s=100, st=0}} | ...)') from None
     runs.append(Run(name, settings, overrides, spec))
   names = [r.name for r in runs]
   if len(set(names)) != len(names):
-    raise SweepError('two runs get the same workdir name; use labels that differ in letters, '
-                     'digits or ._+-')
+    raise grid.SweepError('two runs get the same workdir name; use labels that differ in letters, '
+                          'digits or ._+-')
   return Plan(root, config, list(axes), dict(fixed), runs)
 
 
@@ -418,18 +173,19 @@ def _identity_text(identity):
 
 
 def check_root(plan):
-  """Raises SweepError if the root holds a sweep of another config, grid or --set."""
+  """Raises grid.SweepError if the root holds a sweep of another config, grid or --set."""
   path = plan.root / MANIFEST
   if not path.exists():
     return
   try:
     old = json.loads(path.read_text())
   except json.JSONDecodeError as e:
-    raise SweepError(f'{path} is not valid JSON ({e}); move it away or use another --root')
+    raise grid.SweepError(f'{path} is not valid JSON ({e}); move it away or use another --root')
   new = plan.identity()
   if any(old.get(k) != new[k] for k in new):
-    raise SweepError(f'{plan.root} holds a sweep of another config/grid ({_identity_text(old)}), '
-                     f'not of this one ({_identity_text(new)}); use another --root')
+    raise grid.SweepError(f'{plan.root} holds a sweep of another config/grid '
+                          f'({_identity_text(old)}), not of this one '
+                          f'({_identity_text(new)}); use another --root')
 
 
 # ---------------------------------------------------------------------------
@@ -509,7 +265,7 @@ class _Lock:
       fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
       self.file.close()
-      raise SweepError(f'another sweep is running in {self.path.parent}') from None
+      raise grid.SweepError(f'another sweep is running in {self.path.parent}') from None
     return self
 
   def __exit__(self, *exc):
@@ -537,7 +293,7 @@ def execute(plan, parallel=1, on_event=None, poll_seconds=0.5):
     are the failures.
   """
   if parallel < 1:
-    raise SweepError(f'--parallel must be >= 1, got {parallel}')
+    raise grid.SweepError(f'--parallel must be >= 1, got {parallel}')
   plan.root.mkdir(parents=True, exist_ok=True)
   entries = []
   for run in plan.runs:

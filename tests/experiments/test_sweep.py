@@ -1,4 +1,6 @@
-"""Sweeps: grid text, run names, refusals, and a tiny sweep killed, resumed and reported.
+"""Sweeps: workdir states, refusals, and a tiny sweep killed, resumed and reported.
+
+Grid text and run names: test_grid.py.
 
 The module fixture runs `binaries.sweep` over 2 seeds x 2 values of
 schedule.lam with tiny settings on the shipped CIFAR-10 sample, kills its
@@ -16,11 +18,12 @@ import subprocess
 import sys
 import time
 
-import matplotlib.image
 import numpy as np
 import pytest
 
+from edd_tf.experiments import grid
 from edd_tf.experiments import sweep
+from tests.experiments import workdirs
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 TINY = ['--set=data.source=sample', '--set=data.train_examples=128', '--set=search.epochs=2',
@@ -32,9 +35,9 @@ NAMES = ['schedule.lam=0.06,seed=0', 'schedule.lam=0.06,seed=1', 'schedule.lam=0
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2')
 
 
-def sweep_args(root, *extra, grid=GRID):
+def sweep_args(root, *extra, grid_text=GRID):
   return [sys.executable, '-m', 'binaries.sweep', '--config=configs/quickstart.py',
-          f'--grid={grid}', f'--root={root}', *TINY, *extra]
+          f'--grid={grid_text}', f'--root={root}', *TINY, *extra]
 
 
 def run(args, timeout=600):
@@ -51,45 +54,8 @@ def mtimes(root, names):
 
 
 # ---------------------------------------------------------------------------
-# Grid text and names (no TensorFlow)
+# States of a workdir
 # ---------------------------------------------------------------------------
-
-
-def test_field_and_bundle_axes():
-  axes = sweep.parse_grid('seed=0,1,2; softmax = plain{kind=plain, s=0, st=0} | '
-                          'sn{kind=sn, s=100, st=0}\n# a comment\nschedule.lam=0.06')
-  assert [a.key for a in axes] == ['seed', 'softmax', 'schedule.lam']
-  assert axes[0].labels() == ['0', '1', '2'] and not axes[0].bundle
-  assert axes[1].bundle and axes[1].labels() == ['plain', 'sn']
-  assert dict(axes[1].choices)['sn'] == (('kind', 'sn'), ('s', '100'), ('st', '0'))
-
-
-def test_a_line_starting_with_a_bar_continues_the_bundle_axis():
-  axes = sweep.parse_grid('method = a{seed=1}\n       | b{seed=2}  # comment\nseed=0')
-  assert [a.labels() for a in axes] == [['a', 'b'], ['0']]
-
-
-def test_run_names_are_sorted_by_axis_and_filesystem_safe():
-  assert sweep.run_name({'softmax.s': '100', 'seed': '0', 'schedule.lam': '0.06'}) == (
-      'schedule.lam=0.06,seed=0,softmax.s=100')
-  assert sweep.run_name({'data.path': '/a b/c'}) == 'data.path=_a_b_c'
-  assert len(sweep.run_name({'x': 'y' * 400})) <= 150
-
-
-@pytest.mark.parametrize('text, words', [
-    ('seed=', ['seed', 'empty value list']),
-    ('seed=0,,1', ['seed', 'empty value']),
-    ('seed', ['malformed']),
-    ('seed=0;seed=1', ['seed', 'twice']),
-    ('seed=0,0', ['twice']),
-    ('softmax=a{kind=sn|b{kind=plain}', ['malformed bundle']),
-    ('# only a comment', ['no axes']),
-])
-def test_malformed_grids_are_refused(text, words):
-  with pytest.raises(sweep.SweepError) as e:
-    sweep.parse_grid(text)
-  for word in words:
-    assert word in str(e.value)
 
 
 def test_unfinished_workdir_states(tmp_path):
@@ -195,17 +161,10 @@ def test_a_finished_sweep_is_never_overwritten(resumed):
 def test_a_root_holding_another_grid_is_refused(resumed):
   root = resumed['root']
   before = mtimes(root, NAMES)
-  proc = run(sweep_args(root, grid='seed=0,1,2;schedule.lam=0.06,0.12'))
+  proc = run(sweep_args(root, grid_text='seed=0,1,2;schedule.lam=0.06,0.12'))
   assert proc.returncode == 1
   assert last_line(proc).startswith('error:') and 'another config/grid' in last_line(proc)
   assert mtimes(root, NAMES) == before
-
-
-def _check_png(path):
-  assert path.is_file() and path.stat().st_size > 5000, path
-  image = matplotlib.image.imread(path)
-  assert image.shape[0] > 100 and image.shape[1] > 100, (path, image.shape)
-  assert float(image[..., :3].std()) > 0.01, f'{path} is a constant image'
 
 
 def test_report_of_the_sweep_matches_the_runs_genotype_json(resumed, tmp_path):
@@ -237,7 +196,7 @@ def test_report_of_the_sweep_matches_the_runs_genotype_json(resumed, tmp_path):
   else:
     assert 'Fig. 2A skipped' in md
   for name in expected:
-    _check_png(tmp_path / name)
+    workdirs.check_png(tmp_path / name)
   assert sorted(p.name for p in (tmp_path / 'tb').iterdir() if p.is_dir()) == NAMES
 
 
@@ -246,12 +205,12 @@ def test_report_of_the_sweep_matches_the_runs_genotype_json(resumed, tmp_path):
 # ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize('grid, words', [
+@pytest.mark.parametrize('grid_text, words', [
     ('seed=0;schedule.lamb=0.06', ["unknown config field 'schedule.lamb'", "'schedule.lam'"]),
     ('seed=0;schedule.lam=', ['schedule.lam', 'empty value list']),
 ])
-def test_bad_grids_exit_with_one_error_line_and_run_nothing(tmp_path, grid, words):
-  proc = run(sweep_args(tmp_path / 'root', grid=grid))
+def test_bad_grids_exit_with_one_error_line_and_run_nothing(tmp_path, grid_text, words):
+  proc = run(sweep_args(tmp_path / 'root', grid_text=grid_text))
   assert proc.returncode == 1
   assert 'Traceback' not in proc.stderr
   line = last_line(proc)
@@ -261,7 +220,7 @@ def test_bad_grids_exit_with_one_error_line_and_run_nothing(tmp_path, grid, word
   assert not (tmp_path / 'root').exists()
 
 
-@pytest.mark.parametrize('grid, fixed, words', [
+@pytest.mark.parametrize('grid_text, fixed, words', [
     ('softmax.s=0,100', {}, ['run softmax.s=100', 'exactly one of', 'bundle']),
     ('softmax=0,1', {}, ["'softmax'", 'section', 'bundle']),
     ('seed=zero', {}, ["'zero'", 'seed', 'int']),
@@ -270,19 +229,19 @@ def test_bad_grids_exit_with_one_error_line_and_run_nothing(tmp_path, grid, word
     ('schedule.lam=0.1;sm=a{softmax.kind=plain}|b{schedule.lam=0.2}', {}, ['schedule.lam', 'both']),
     ('softmax=a{knd=plain}', {}, ["'softmax.knd'", "'softmax.kind'"]),
 ])
-def test_plans_that_cannot_run_are_refused(tmp_path, grid, fixed, words):
+def test_plans_that_cannot_run_are_refused(tmp_path, grid_text, fixed, words):
   from edd_tf import search  # pylint: disable=g-import-not-at-top
-  with pytest.raises(sweep.SweepError) as e:
-    sweep.plan_sweep(str(ROOT / 'configs' / 'quickstart.py'), sweep.parse_grid(grid), fixed,
+  with pytest.raises(grid.SweepError) as e:
+    sweep.plan_sweep(str(ROOT / 'configs' / 'quickstart.py'), grid.parse_grid(grid_text), fixed,
                      tmp_path, check=search.check_config)
   for word in words:
     assert word in str(e.value)
 
 
 def test_bundles_set_fields_together_and_may_pick_the_config(tmp_path):
-  grid = sweep.parse_grid('seed=0; softmax=plain{kind=plain, s=0, st=0}|s100{kind=sn, s=100, '
-                          'st=0}; method=darts{config=configs/nb201_cifar10_darts.py}|q{}')
-  plan = sweep.plan_sweep(str(ROOT / 'configs' / 'quickstart.py'), grid, {'search.epochs': '2'},
+  axes = grid.parse_grid('seed=0; softmax=plain{kind=plain, s=0, st=0}|s100{kind=sn, s=100, '
+                         'st=0}; method=darts{config=configs/nb201_cifar10_darts.py}|q{}')
+  plan = sweep.plan_sweep(str(ROOT / 'configs' / 'quickstart.py'), axes, {'search.epochs': '2'},
                           tmp_path)
   runs = {r.name: r for r in plan.runs}
   assert sorted(runs) == ['method=darts,seed=0,softmax=plain', 'method=darts,seed=0,softmax=s100',
@@ -297,7 +256,7 @@ def test_bundles_set_fields_together_and_may_pick_the_config(tmp_path):
 
 def test_failed_runs_are_listed_and_exit_nonzero(tmp_path):
   # source=folder without a path: the search itself refuses, the sweep reports it.
-  args = [a for a in sweep_args(tmp_path, grid='seed=0') if a != '--set=data.source=sample']
+  args = [a for a in sweep_args(tmp_path, grid_text='seed=0') if a != '--set=data.source=sample']
   proc = run(args + ['--set=data.source=folder'])
   assert proc.returncode == 1
   assert last_line(proc) == 'error: 1 of 1 runs failed: seed=0'
