@@ -25,8 +25,10 @@ its config flags with `define_config_file` and runs `cli.run(main)`:
   `import tensorflow` (tensorflow#100442). So TF_CPP_MIN_LOG_LEVEL defaults to
   1 (no C++ INFO lines, e.g. the cpu_feature_guard notice) and the first
   `import tensorflow` runs with file descriptor 2 captured; the captured text
-  is written back without those two lines. The oneDNN setting itself
-  (TF_ENABLE_ONEDNN_OPTS) is left alone.
+  is written back without those two lines. `import edd_tf` (below) has
+  already turned oneDNN on unless TF_ENABLE_ONEDNN_OPTS was set
+  (edd_tf/core/kernels.py); the choice is logged at INFO (--verbosity=0)
+  and recorded in each workdir's runtime.json.
 - Config flags are checked before absl parses them (ml_collections parses a
   config flag with a default while defining it): a missing config file, a
   file without get_config(), a config of the wrong kind (search vs training),
@@ -63,6 +65,7 @@ from absl import logging
 from ml_collections import config_flags
 
 from edd_tf.core import errors
+from edd_tf.core import kernels
 
 # Exceptions that are the user's to fix: one line, no traceback.
 USER_ERRORS = (errors.EddError, ValueError, FloatingPointError, FileNotFoundError,
@@ -432,6 +435,7 @@ def define_config_file(name, default, help_string, *, kind=None):
 
 def _call_main(main, argv):
   quiet_logs()
+  logging.info('%s', kernels.describe(kernels.record()))  # edd_tf/core/kernels.py
   try:
     return main(argv)
   except KeyboardInterrupt:

@@ -66,8 +66,8 @@ def test_every_room_has_a_floor():
 @pytest.mark.parametrize('module', sorted(GRAPH))
 def test_imports_run_downward(module):
   room = _room(module)
-  if room is None:
-    assert not GRAPH[module], 'edd_tf/__init__.py imports nothing of the package'
+  if room is None:  # edd_tf/__init__.py: only the kernel choice, before TF loads
+    assert GRAPH[module] <= {'edd_tf.core.kernels'}, GRAPH[module]
     return
   for target in GRAPH[module]:
     other = _room(target)

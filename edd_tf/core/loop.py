@@ -22,7 +22,6 @@ A task (search.SearchTask, train.TrainTask) supplies what differs.
 
 import abc
 import json
-import pathlib
 import signal
 import threading
 import time
@@ -34,12 +33,11 @@ import tensorflow as tf
 from edd_tf.core import checkpointing
 from edd_tf.core import distribute as distribute_lib
 from edd_tf.core import errors
-from edd_tf.core import workdir as workdir_lib
+from edd_tf.core import experiment_dir
 
-CONFIG_FILE = 'config.json'
+CONFIG_FILE = experiment_dir.CONFIG_FILE
 CHECKPOINT_DIR = checkpointing.CHECKPOINT_DIR
 TB_DIR = 'tb'
-CHANGES_KEY = 'config_changes'
 
 
 class Task(abc.ABC):
@@ -115,84 +113,6 @@ def check_data_and_batch(num_classes, batch_size, strategy, *, batch_field, kind
                      f'{strategy.num_replicas_in_sync} replicas')
 
 
-def open_workdir(path, config_json, *, kind, ignore=(), defaults=None, fixed=(),
-                 allow_changes=False, chief=True):
-  """Prepares, locks and checks a workdir; writes config.json. Returns (path, lock).
-
-  Nothing is written before every check passed: a path that is a file or not
-  writable, a workdir locked by a live process, or a workdir whose
-  config.json belongs to another experiment (checkpoints or not) stops here.
-
-  Args:
-    path: the workdir.
-    config_json: the resolved config as a JSON-able dict.
-    kind: 'search' or 'training run' (for messages).
-    ignore: dotted fields that may change between a run and its resumption.
-    defaults: the default config as a dict: a field missing from an older
-      config.json is fine when this run uses its default value.
-    fixed: dotted fields (or prefixes such as 'model') that define the
-      experiment and never change in a workdir.
-    allow_changes: accept changes of the other fields (e.g. lower learning
-      rates after a NaN) and record them, with the checkpoint they continue
-      from, in config.json's 'config_changes'.
-    chief: False for the non-chief workers of a multi-worker run: they share
-      the chief's workdir, write nothing there but a scratch checkpoint
-      directory, and hold no lock (the returned lock is a no-op).
-  """
-  if not chief:
-    return pathlib.Path(path), _NoLock()
-  path = workdir_lib.prepare(path)
-  lock = workdir_lib.Lock(path)
-  lock.acquire()
-  try:
-    saved_path = path / CONFIG_FILE
-    ignore = tuple(ignore) + (CHANGES_KEY,)
-    if saved_path.exists():
-      saved = workdir_lib.read_json(saved_path)
-      if defaults:
-        saved = _fill_missing(saved, defaults)
-      diffs = workdir_lib.config_diff(saved, config_json, ignore=ignore)
-      if diffs and allow_changes:
-        frozen = workdir_lib.config_diff(saved, config_json, ignore=ignore, only=fixed)
-        if frozen:
-          raise errors.WorkdirError(
-              f'the workdir holds a {kind} of a different experiment; these fields cannot change '
-              f'in a workdir: {"; ".join(frozen)}')
-        config_json = dict(config_json)
-        config_json[CHANGES_KEY] = list(saved.get(CHANGES_KEY, [])) + [{
-            'time': time.strftime('%Y-%m-%dT%H:%M:%S'),
-            'continues_from': tf.train.latest_checkpoint(str(path / CHECKPOINT_DIR)),
-            'changes': diffs}]
-        logging.warning('config changed in %s (allowed): %s', path, '; '.join(diffs))
-      elif diffs:
-        workdir_lib.check_same_experiment(saved, config_json, ignore=ignore, what=kind,
-                                          workdir=path)
-      else:
-        config_json = dict(config_json, **{CHANGES_KEY: saved[CHANGES_KEY]}) \
-            if CHANGES_KEY in saved else config_json
-    workdir_lib.write_json(saved_path, config_json)
-  except BaseException:
-    lock.release()
-    raise
-  return path, lock
-
-
-class _NoLock:
-
-  def release(self):
-    pass
-
-
-def _fill_missing(saved, defaults):
-  out = dict(saved)
-  for key, value in defaults.items():
-    if key not in out:
-      out[key] = value
-    elif isinstance(value, dict) and isinstance(out[key], dict):
-      out[key] = _fill_missing(out[key], value)
-  return out
-
-
 class _Metrics:
   """Step metrics of one epoch: device values, read back every `every` steps.
 
@@ -260,7 +180,7 @@ def run(task, workdir, *, progress=None, log_every_steps=50, metrics_every_steps
 
   Args:
     task: a Task.
-    workdir: a pathlib.Path prepared by `open_workdir`.
+    workdir: a pathlib.Path prepared by `experiment_dir.open_workdir`.
     progress: optional callable(epoch, step, steps, metrics) called every
       `metrics_every_steps` steps with running means, except that the last
       step's call waits for the end of the epoch and carries the task's
@@ -416,3 +336,8 @@ class _EpochLoop:
     record['seconds'] = self.seconds + time.time() - started
     history.append(record)
     return True
+
+
+# The entry points open their workdirs through loop.open_workdir until they
+# import experiment_dir themselves.
+open_workdir = experiment_dir.open_workdir
