@@ -7,6 +7,7 @@ import tensorflow as tf
 
 from edd_tf import search
 from edd_tf import train
+from edd_tf.bilevel import searcher as searcher_lib
 from edd_tf.core import precision
 from tests import test_search
 from tests import test_train
@@ -64,7 +65,7 @@ def test_policy_scope_restores_the_global_policy_even_on_error():
 @pytest.mark.parametrize('policy', ['mixed_bfloat16', 'mixed_float16'])
 def test_mixed_precision_search_step_keeps_alphas_float32(policy):
   keras.utils.set_random_seed(0)
-  searcher = search.Searcher(test_search.tiny_config(precision=policy), 10, 32)
+  searcher = searcher_lib.Searcher(test_search.tiny_config(precision=policy), 10, 32)
   assert keras.config.dtype_policy().name == 'float32'  # restored after the build
   assert all(layer.compute_dtype == COMPUTE_DTYPE[policy].name
              for layer in _conv_layers(searcher.model))
@@ -95,7 +96,7 @@ def test_low_precision_weight_gradient_is_close_to_float32(policy):
   grads = {}
   for name in ('float32', policy):
     keras.utils.set_random_seed(0)
-    searcher = search.Searcher(test_search.tiny_config(precision=name), 10, 32)
+    searcher = searcher_lib.Searcher(test_search.tiny_config(precision=name), 10, 32)
     g, _, _ = searcher._weight_gradients(images, labels, tf.constant([0, 0]))  # pylint: disable=protected-access
     grads[name] = np.concatenate([np.ravel(x) for x in g])
   want, got = grads['float32'], grads[policy]
@@ -184,7 +185,7 @@ def test_xla_search_pair_step_equals_the_default_step():
   results = []
   for jit in (False, True):
     keras.utils.set_random_seed(0)
-    searcher = search.Searcher(test_search.tiny_config(jit_compile=jit), 10, 16)
+    searcher = searcher_lib.Searcher(test_search.tiny_config(jit_compile=jit), 10, 16)
     losses = [float(v) for v in searcher.pair_step(_batch(1, 32, 16), _batch(2, 32, 16), True)]
     results.append((losses, searcher.alphas.numpy(),
                     [v.numpy() for v in searcher.weight_variables]))
