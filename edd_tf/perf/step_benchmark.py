@@ -8,7 +8,7 @@ and scripts get the same dict:
 For a search config the step is one step pair
 (`bilevel.searcher.Searcher.pair_step`: a weight step on a training batch +
 an alpha step on a validation batch); for a training config it is one SGD
-step of the final network (`train.make_train_step`). Both are built
+step of the final network (`final.steps.make_train_step`). Both are built
 exactly as the loops build them, under the strategy `config.distribute`
 names, at the config's full size and batch, with random images (the input
 pipeline is not part of it).
@@ -42,6 +42,8 @@ from edd_tf.perf import profiling
 from edd_tf import search
 from edd_tf import train
 from edd_tf.bilevel import searcher as searcher_lib
+from edd_tf.final import genotypes
+from edd_tf.final import steps as train_steps
 
 KINDS = ('search', 'train')
 
@@ -138,13 +140,13 @@ def build_train(config, strategy):
   size, batch = _image_size(config), config.train.batch_size
   _check_batch(strategy, batch, 'train.batch_size')
   info = dataclasses.replace(info, image_size=size)
-  genotype = train.resolve_genotype(config.genotype, config.network,
-                                    config.get('allow_unfinished_search', False))
-  model, _, _, step = train.build_training(config, genotype, info, strategy)
+  genotype = genotypes.resolve_genotype(config.genotype, config.network,
+                                        config.get('allow_unfinished_search', False))
+  model, _, _, step = train_steps.build_training(config, genotype, info, strategy)
   rng = np.random.default_rng(0)
   images = _distributed(strategy, _random_batch(rng, batch, size, info.num_classes), batch)
   m = config.model
-  describe = dict(network=config.network, genotype=train.genotype_text(genotype),
+  describe = dict(network=config.network, genotype=genotypes.genotype_text(genotype),
                   channels=m.channels, layers=m.layers, cells_per_stage=m.cells_per_stage,
                   auxiliary_weight=m.auxiliary_weight, image_size=size,
                   inference_macs_per_image=finalnet.count_flops(model, (size, size, 3)))

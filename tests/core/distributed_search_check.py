@@ -20,8 +20,10 @@ import numpy as np  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 from edd_tf.data import pipeline as data_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
 from edd_tf import search  # pylint: disable=g-import-not-at-top,wrong-import-position
-from edd_tf import train  # pylint: disable=g-import-not-at-top,wrong-import-position
 from edd_tf.bilevel import searcher as searcher_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
+from edd_tf.final import genotypes  # pylint: disable=g-import-not-at-top,wrong-import-position
+from edd_tf.final import models  # pylint: disable=g-import-not-at-top,wrong-import-position
+from edd_tf.final import steps  # pylint: disable=g-import-not-at-top,wrong-import-position
 from edd_tf.core import optim  # pylint: disable=g-import-not-at-top,wrong-import-position
 from tests import test_train  # pylint: disable=g-import-not-at-top,wrong-import-position
 from tests.helpers import tiny_search_config as tiny_config  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -203,12 +205,12 @@ def _train_steps(strategy, sync, batches):
   config.train.batch_size = 16
   strategy = strategy or tf.distribute.get_strategy()
   keras.utils.set_random_seed(0)
-  genotype = train.resolve_genotype(config.genotype, config.network)
+  genotype = genotypes.resolve_genotype(config.genotype, config.network)
   info = data_lib.DATASETS['cifar10']
   with strategy.scope():
-    model = train.build_model(config, genotype, info)
-    optimizer = train.make_optimizer(config.train, model.trainable_variables)
-  step = train.make_train_step(model, optimizer, strategy=strategy, global_batch_size=16,
+    model = models.build_model(config, genotype, info)
+    optimizer = steps.make_optimizer(config.train, model.trainable_variables)
+  step = steps.make_train_step(model, optimizer, strategy=strategy, global_batch_size=16,
                                weight_decay=5e-4, grad_clip=5.0)
   snapshots = [[replica_values(v, strategy) for v in model.trainable_variables]]
   losses = []
@@ -222,7 +224,7 @@ def _train_steps(strategy, sync, batches):
 
 
 def check_sync_batch_norm_training_step():
-  """train.make_train_step: 2 replicas with sync BN on [A; B] == one device on [A; B].
+  """final.steps.make_train_step: 2 replicas with sync BN on [A; B] == one device on [A; B].
 
   Measured: <= 3.2e-4 of each variable's update with sync, 1.0-1.7 without.
   """

@@ -9,6 +9,10 @@ from edd_tf import search
 from edd_tf import train
 from edd_tf.bilevel import searcher as searcher_lib
 from edd_tf.core import precision
+from edd_tf.data import pipeline as data_lib
+from edd_tf.final import genotypes
+from edd_tf.final import models
+from edd_tf.final import steps
 from tests import test_search
 from tests import test_train
 
@@ -139,15 +143,15 @@ def test_float16_search_runs_then_continues_in_float32_with_allow_config_change(
 def test_mixed_precision_training_step(policy):
   config = test_train.tiny_config()
   config.precision = policy
-  info = train.data.DATASETS['cifar10']
-  model = train.build_model(config, train.resolve_genotype(config.genotype, config.network),
-                            info)
+  info = data_lib.DATASETS['cifar10']
+  model = models.build_model(config, genotypes.resolve_genotype(config.genotype, config.network),
+                             info)
   assert all(layer.compute_dtype == COMPUTE_DTYPE[policy].name for layer in _conv_layers(model))
   assert model(_batch(0, 2)[0]).dtype == tf.float32
-  optimizer = train.make_optimizer(config.train, model.trainable_variables)
+  optimizer = steps.make_optimizer(config.train, model.trainable_variables)
   from edd_tf.core import optim  # pylint: disable=g-import-not-at-top
   scale = optim.LossScale() if policy == 'mixed_float16' else None
-  step = train.make_train_step(model, optimizer, strategy=tf.distribute.get_strategy(),
+  step = steps.make_train_step(model, optimizer, strategy=tf.distribute.get_strategy(),
                                global_batch_size=16, weight_decay=5e-4, grad_clip=5.0,
                                loss_scale=scale)
   before = [v.numpy().copy() for v in model.trainable_variables]
@@ -161,10 +165,10 @@ def _train_step_result(jit):
   config = test_train.tiny_config()
   config.genotype = '|nor_conv_1x1~0|+|none~0|none~1|+|skip_connect~0|none~1|skip_connect~2|'
   keras.utils.set_random_seed(0)
-  model = train.build_model(config, train.resolve_genotype(config.genotype, config.network),
-                            train.data.DATASETS['cifar10'])
-  optimizer = train.make_optimizer(config.train, model.trainable_variables)
-  step = train.make_train_step(model, optimizer, strategy=tf.distribute.get_strategy(),
+  model = models.build_model(config, genotypes.resolve_genotype(config.genotype, config.network),
+                             data_lib.DATASETS['cifar10'])
+  optimizer = steps.make_optimizer(config.train, model.trainable_variables)
+  step = steps.make_train_step(model, optimizer, strategy=tf.distribute.get_strategy(),
                                global_batch_size=8, weight_decay=5e-4, grad_clip=5.0,
                                jit_compile=jit)
   losses = [float(step(*_batch(seed, 8, 16))[0]) for seed in (1, 2)]
