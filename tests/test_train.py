@@ -14,7 +14,6 @@ import tensorflow as tf
 
 from edd_tf.data import imagenet as imagenet_data
 from edd_tf import train
-from edd_tf.core import optim
 from edd_tf.final import genotypes
 from edd_tf.final import models
 from tests.helpers import NB201_CELL
@@ -81,43 +80,6 @@ def test_darts_genotype_for_nb201_network_is_rejected(tmp_path):
   config.genotype = 'DARTS_V2'
   with pytest.raises(ValueError, match="DARTS-space Genotype.*config.network='nb201'"):
     train.run(config, tmp_path)
-
-
-# --------------------------------------------------------------------------
-# Schedules and the loss
-# --------------------------------------------------------------------------
-
-
-def test_cosine_schedule_edges():
-  kw = dict(lr=0.1, lr_min=0.001, epochs=10, schedule='cosine')
-  assert optim.learning_rate(0, **kw) == pytest.approx(0.1)
-  assert optim.learning_rate(5, **kw) == pytest.approx((0.1 + 0.001) / 2)
-  assert optim.learning_rate(10, **kw) == pytest.approx(0.001)
-
-
-def test_step_schedule_decays_per_epoch():
-  kw = dict(lr=0.1, epochs=250, schedule='step', gamma=0.97)
-  assert optim.learning_rate(0, **kw) == pytest.approx(0.1)
-  assert optim.learning_rate(3, **kw) == pytest.approx(0.1 * 0.97 ** 3)
-
-
-def test_warmup_scales_first_epochs():
-  kw = dict(lr=0.5, epochs=250, schedule='step', gamma=0.97, warmup_epochs=5)
-  assert optim.learning_rate(0, **kw) == pytest.approx(0.5 / 5)
-  assert optim.learning_rate(4, **kw) == pytest.approx(0.5 * 0.97 ** 4)
-
-
-def test_unknown_schedule_is_an_error():
-  with pytest.raises(ValueError, match='lr_schedule.*cosine'):
-    optim.learning_rate(0, lr=0.1, epochs=1, schedule='exp')
-
-
-def test_label_smoothed_cross_entropy_matches_hand_formula():
-  logits = tf.constant([[2.0, 0.0, -1.0]])
-  log_p = np.log(np.exp([2.0, 0.0, -1.0]) / np.exp([2.0, 0.0, -1.0]).sum())
-  target = np.array([0.1 / 3, 0.9 + 0.1 / 3, 0.1 / 3])
-  got = optim.cross_entropy(tf.constant([1]), logits, label_smoothing=0.1)
-  np.testing.assert_allclose(got.numpy(), [-(target * log_p).sum()], rtol=1e-6)
 
 
 # --------------------------------------------------------------------------
