@@ -1,4 +1,4 @@
-"""The bilevel architecture search: `Searcher` (one step pair) and `run(config, workdir)`.
+"""The bilevel architecture search: `SearchTask` (one search for core/loop.py) and `run`.
 
   every step   weights <- SGD on L_train(w, mixing(A, t))     (batch from split 1)
                A       <- method.arch_step(...)               (batch from split 2)
@@ -6,10 +6,11 @@
 
 The space (config.space: op lists, supernet, read-out, benchmark) and the
 method (config.method: architecture variables, mixing, alpha step) are
-plug-ins (edd_tf/spaces, edd_tf/methods); the weight step, the gradient
-pipeline (core/optim.py) and the loop skeleton (core/loop.py) are shared
-with training. Everything is checkpointed after every epoch; rerunning the
-same command resumes.
+plug-ins (edd_tf/spaces, edd_tf/methods); the step pair is
+`bilevel.searcher.Searcher` and the per-epoch history record
+`bilevel.records`. The weight step, the gradient pipeline (core/optim.py)
+and the loop skeleton (core/loop.py) are shared with training. Everything is
+checkpointed after every epoch; rerunning the same command resumes.
 """
 
 import json
@@ -19,20 +20,20 @@ from absl import logging
 import keras
 import ml_collections
 import numpy as np
-import tensorflow as tf
 
-from edd_tf.core import checkpointing
-from edd_tf.data import pipeline as data_lib
-from edd_tf.core import distribute as distribute_lib
 from edd_tf import methods as methods_lib
-from edd_tf.nets import ops as ops_lib
-from edd_tf.arch import schedules
 from edd_tf import spaces
-from edd_tf.core import summaries
-from edd_tf.core import workdir as workdir_lib
+from edd_tf.arch import schedules
+from edd_tf.bilevel import records
+from edd_tf.bilevel import searcher as searcher_lib
+from edd_tf.core import checkpointing
+from edd_tf.core import distribute as distribute_lib
 from edd_tf.core import loop
 from edd_tf.core import optim
 from edd_tf.core import precision as precision_lib
+from edd_tf.core import summaries
+from edd_tf.core import workdir as workdir_lib
+from edd_tf.data import pipeline as data_lib
 
 UPDATE_ORDERS = ('w_then_a', 'a_then_w')
 ENTROPY_SOURCES = ('alphas', 'tempered')
@@ -151,263 +152,8 @@ def check_config(config):
 
 
 # ---------------------------------------------------------------------------
-# One step pair
-# ---------------------------------------------------------------------------
-
-
-class Searcher:
-  """The supernet, architecture variables, optimizers and compiled step pair.
-
-  It is also the `StepContext` a method's `arch_step` works with: `model`,
-  `arch_tensors()`, `arch_sources()`, `temperature_tensor()`, `loss()`,
-  `gradients()`, `arch_gradients()`, `apply_arch_gradients()`,
-  `all_reduce_sum()`, `weight_lr()`, `momentum_buffers()`,
-  `weight_variables`, `config`.
-
-  With a MirroredStrategy, each replica takes its slice of the global batch
-  (config.search.batch_size); gradients are all-reduced to the global-batch
-  mean before clipping, so the update equals one device's on the same batch
-  except for BatchNorm, whose batch statistics are per replica (as PyTorch
-  DataParallel without SyncBN) unless config.sync_batch_norm.
-
-  Numerics: the supernet's layers are built under the config.precision
-  policy; with mixed_float16 each step has a dynamic `optim.LossScale`
-  (`w_loss_scale`, `a_loss_scale`, checkpointed). With config.jit_compile the
-  per-replica forward/backward of each step is XLA-compiled and the gradient
-  pipeline (all-reduce, clip, apply) runs outside it (tf-notes sect. 1: XLA
-  around strategy.run fails).
-  """
-
-  def __init__(self, config, num_classes, image_size, strategy=None):
-    self.config = config
-    self.space = spaces.get_space(config.space)
-    self.method = methods_lib.build_method(config, self.space)
-    self.strategy = strategy or tf.distribute.get_strategy()
-    self.precision = config.get('precision', 'float32')
-    sync = config.get('sync_batch_norm', False)
-    precision_lib.check_compiled_pass(
-        config.get('jit_compile', False), self.strategy.num_replicas_in_sync,
-        (['config.sync_batch_norm=True'] if sync else []) +
-        ([f'config.method={config.method!r}'] if self.method.all_reduces_in_gradients else []))
-    rng = np.random.default_rng(config.seed)
-    with self.strategy.scope():
-      with precision_lib.policy_scope(self.precision):
-        self.model = self.space.build_supernet(num_classes, config.model)
-      ops_lib.synchronize_batch_norm(self.model, sync)
-      self.model(tf.zeros([1, image_size, image_size, 3]),
-                 {k: tf.constant(v) for k, v in self.space.dummy_weights().items()})
-      # Architecture variables stay float32 under any dtype policy (tf-notes sect. 10).
-      self.arch = {name: keras.Variable(value, name=name, autocast=False)
-                   for name, value in self.method.init_arch(rng).items()}
-      self.temperature = tf.Variable(1.0, trainable=False, name='temperature')
-      w, a = config.optim.weights, config.optim.arch
-      self.w_opt = optim.sgd(w.lr, w.momentum, w.nesterov, self.weight_variables)
-      self.a_opt = optim.adam(a.lr, a.beta1, a.beta2, self.arch_variables)
-      scaled = precision_lib.uses_loss_scaling(self.precision)
-      self.w_loss_scale = optim.LossScale(name='w_loss_scale') if scaled else None
-      self.a_loss_scale = optim.LossScale(name='a_loss_scale') if scaled else None
-    # The per-replica forward/backward passes, XLA-compiled under config.jit_compile.
-    self._weight_gradients_fn = self._maybe_jit(self._weight_gradients)
-    self._arch_gradients_fn = self._maybe_jit(
-        lambda train_batch, val_batch, seed: self.method.arch_gradients(
-            self, train_batch, val_batch, seed))
-    self._arch_eval_fn = self._maybe_jit(self._arch_eval)
-    # No autograph: the steps branch on Python values only, and converting every
-    # nested layer call made tracing a DARTS supernet markedly slower.
-    self.pair_step = tf.function(self._pair_step, autograph=False)
-    # reduce_retracing: the last, smaller eval batch must not trace again.
-    self.eval_step = tf.function(self._eval_step, reduce_retracing=True)
-
-  # ---- variables --------------------------------------------------------
-
-  @property
-  def weight_variables(self):
-    return self.model.trainable_variables
-
-  @property
-  def arch_variables(self):
-    return list(self.arch.values())
-
-  @property
-  def alphas(self):
-    """The single alpha variable of a one-matrix space (NB201)."""
-    if len(self.arch) != 1:
-      raise AttributeError(f'space {self.space.name!r} has architecture variables '
-                           f'{sorted(self.arch)}; use Searcher.arch')
-    return next(iter(self.arch.values()))
-
-  def arch_numpy(self):
-    return {k: v.numpy() for k, v in self.arch.items()}
-
-  # ---- the StepContext a method works with --------------------------------
-
-  def arch_tensors(self):
-    # Tensors, not KerasVariables (tf-notes finding H), read inside the tape.
-    return {k: tf.convert_to_tensor(v) for k, v in self.arch.items()}
-
-  def arch_sources(self):
-    """What to differentiate with respect to: the tf.Variables behind `arch`."""
-    return [v.value for v in self.arch.values()]
-
-  def temperature_tensor(self):
-    return self.temperature.read_value()
-
-  def weight_lr(self):
-    return tf.cast(tf.convert_to_tensor(self.w_opt.learning_rate), tf.float32)
-
-  def momentum_buffers(self):
-    momenta = getattr(self.w_opt, 'momentums', None) or []
-    if not momenta:
-      return [tf.zeros(v.shape, v.dtype) for v in self.weight_variables]
-    return [tf.convert_to_tensor(m) for m in momenta]
-
-  def all_reduce_sum(self, values):
-    """Replica-context SUM of per-replica shares, i.e. global-batch means."""
-    values = [tf.zeros(1) if v is None else v for v in values]
-    return tf.distribute.get_replica_context().all_reduce('SUM', values)
-
-  def loss(self, labels, logits):
-    """(loss, correct): this replica's share of the global-batch mean loss, and its hits."""
-    loss = tf.nn.compute_average_loss(optim.cross_entropy(labels, logits),
-                                      global_batch_size=self.config.search.batch_size)
-    return loss, optim.count_correct(labels, logits)
-
-  def gradients(self, tape, loss, sources):
-    """tape.gradient(loss, sources) for the alpha step (loss-scaled under mixed_float16)."""
-    if self.a_loss_scale is None:
-      return tape.gradient(loss, sources)
-    return self.a_loss_scale.gradients(tape, loss, sources)
-
-  def arch_gradients(self, train_batch, val_batch, seed):
-    """The method's `arch_gradients` (XLA-compiled under config.jit_compile)."""
-    return self._arch_gradients_fn(train_batch, val_batch, seed)
-
-  def apply_arch_gradients(self, grads):
-    a = self.config.optim.arch
-    return optim.apply_gradients(self.a_opt, grads, self.arch_variables, grad_clip=a.grad_clip,
-                                 weight_decay=a.weight_decay, clip_before_decay=False,
-                                 loss_scale=self.a_loss_scale)
-
-  # ---- steps ------------------------------------------------------------
-
-  def mixing(self, seed=None):
-    """The method's (weights, indices) for the current variables and temperature."""
-    seed = tf.constant([0, 0], tf.int32) if seed is None else seed
-    return self.method.mixing(self.arch_tensors(), self.temperature_tensor(), seed)
-
-  def _maybe_jit(self, fn):
-    if not self.config.get('jit_compile', False):
-      return fn
-    return tf.function(fn, jit_compile=True, autograph=False)
-
-  def _weight_gradients(self, images, labels, seed):
-    """(grads, loss, correct) of the weight step's forward/backward pass."""
-    weights, indices = self.mixing(seed)
-    weights = tf.nest.map_structure(tf.stop_gradient, weights)
-    with tf.GradientTape() as tape:
-      loss, correct = self.loss(labels, self.model(images, weights, indices, training=True))
-    if self.w_loss_scale is None:
-      grads = tape.gradient(loss, self.weight_variables)
-    else:
-      grads = self.w_loss_scale.gradients(tape, loss, self.weight_variables)
-    return grads, loss, correct
-
-  def _weight_step(self, images, labels, seed):
-    grads, loss, correct = self._weight_gradients_fn(images, labels, seed)
-    w = self.config.optim.weights
-    optim.apply_gradients(self.w_opt, grads, self.weight_variables, grad_clip=w.grad_clip,
-                          weight_decay=w.weight_decay, loss_scale=self.w_loss_scale)
-    return loss, correct
-
-  def _arch_eval(self, train_batch, val_batch, seed):
-    """The alpha step's forward pass without an update (alpha warm-up epochs)."""
-    del train_batch
-    images, labels = val_batch
-    weights, indices = self.mixing(seed)
-    weights = tf.nest.map_structure(tf.stop_gradient, weights)
-    loss, correct = self.loss(labels, self.model(images, weights, indices, training=True))
-    return loss, correct, tf.constant(0.0)
-
-  def _replica_pair_step(self, train_batch, val_batch, update_arch, step):
-    # Stateless seeds of this step (GDAS samples), distinct for the two phases:
-    # a resumed run draws the same samples.
-    base = tf.cast(self.config.seed, tf.int32)
-    w_seed = tf.stack([base, 2 * step])
-    a_seed = tf.stack([base, 2 * step + 1])
-
-    def arch_step():
-      if update_arch:
-        return self.method.arch_step(self, train_batch, val_batch, a_seed)
-      return self._arch_eval_fn(train_batch, val_batch, a_seed)
-
-    if self.config.search.order == 'w_then_a':
-      train = self._weight_step(*train_batch, w_seed)
-      val = arch_step()
-    else:
-      val = arch_step()
-      train = self._weight_step(*train_batch, w_seed)
-    return train + val
-
-  def _pair_step(self, train_batch, val_batch, update_arch=True):
-    """One weight step and one alpha step.
-
-    Batches are global batches (or per-replica values of a distributed
-    dataset). `update_arch` is a Python bool: one trace per value.
-
-    Returns:
-      (loss, acc, val_loss, val_acc, arch_grad_norm) scalars.
-    """
-    step = tf.cast(self.w_opt.iterations, tf.int32)
-    per_replica = self.strategy.run(self._replica_pair_step,
-                                    args=(train_batch, val_batch, update_arch, step))
-    loss, correct, val_loss, val_correct = [
-        self.strategy.reduce('SUM', x, axis=None) for x in per_replica[:4]]
-    norm = self.strategy.reduce('MEAN', per_replica[4], axis=None)
-    batch = float(self.config.search.batch_size)
-    return loss, correct / batch, val_loss, val_correct / batch, norm
-
-  def distribute(self, dataset):
-    """`dataset` split across the replicas (as is for a single device)."""
-    if self.strategy.num_replicas_in_sync == 1:
-      return dataset
-    return self.strategy.experimental_distribute_dataset(dataset)
-
-  def _eval_step(self, images, labels, weights):
-    logits = self.model(images, weights, training=False)
-    return (tf.reduce_sum(optim.cross_entropy(labels, logits)),
-            optim.count_correct(labels, logits))
-
-  def evaluate(self, dataset, weights):
-    """(loss, accuracy) of the supernet with fixed mixing weights on a dataset."""
-    weights = {k: tf.constant(v, tf.float32) for k, v in weights.items()}
-    loss = correct = count = 0.0
-    for images, labels in dataset:
-      l, c = self.eval_step(images, labels, weights)
-      loss += float(l)
-      correct += float(c)
-      count += int(labels.shape[0])
-    return loss / max(count, 1), correct / max(count, 1)
-
-  def entropies(self):
-    """E(H(beta)) (Eq. 13) of softmax(A) and of the tempered softmax(A / t)."""
-    return self.method.entropies(self.arch_numpy(), float(self.temperature.numpy()))
-
-  def genotype(self):
-    return self.space.derive(self.method.readout_weights(self.arch_numpy()))
-
-
-# ---------------------------------------------------------------------------
 # The search as a task of the loop skeleton
 # ---------------------------------------------------------------------------
-
-
-def _lookup(table, space, genotype):
-  if table is None:
-    return None
-  try:
-    return table.lookup(space.genotype_to_json(genotype))
-  except ValueError:
-    return None
 
 
 class SearchTask(loop.Task):
@@ -443,7 +189,8 @@ class SearchTask(loop.Task):
     loop.check_data_and_batch(info.num_classes, s.batch_size, self.strategy,
                               batch_field='search.batch_size', kind='search')
     keras.utils.set_random_seed(config.seed)
-    self.searcher = Searcher(config, info.num_classes, info.image_size, self.strategy)
+    self.searcher = searcher_lib.Searcher(config, info.num_classes, info.image_size,
+                                          self.strategy)
     expectation = schedules.expectation_of_alphas(self.searcher.arch_numpy())
     self.schedule = schedules.build_schedule(config.schedule, expectation=expectation,
                                              num_epochs=s.epochs)
@@ -514,16 +261,11 @@ class SearchTask(loop.Task):
     d_exp = getattr(self.schedule, 'd_exp', None)
     next_t = self.schedule.update(
         entropy if self.config.schedule.entropy == 'alphas' else entropy_tempered, epoch)
-    record = dict(
-        epoch=epoch + 1, temperature=self.temperature, next_temperature=next_t,
+    record = records.epoch_record(
+        epoch, metrics, temperature=self.temperature, next_temperature=next_t,
         d_exp=getattr(self.schedule, 'd_exp', d_exp), entropy=entropy,
-        entropy_tempered=entropy_tempered, lr=self.lr, train_loss=metrics['loss'],
-        train_acc=metrics['acc'], val_loss=metrics['val_loss'], val_acc=metrics['val_acc'],
-        arch_grad_norm=metrics['arch_grad_norm'] if self.update_arch else None,
-        discrete_acc=discrete_acc, genotype=self.space.genotype_to_json(genotype))
-    bench = _lookup(self.table, self.space, genotype)
-    if bench is not None:
-      record['nb201'] = {k: v for k, v in bench.items() if k != 'arch'}
+        entropy_tempered=entropy_tempered, lr=self.lr, arch_updated=self.update_arch,
+        discrete_acc=discrete_acc, genotype=genotype, space=self.space, table=self.table)
     searcher.temperature.assign(next_t)
     logging.info('epoch %d/%d t=%.3g H=%.3f train %.3f/%.3f val %.3f/%.3f discrete %.3f %s',
                  epoch + 1, self.epochs, self.temperature, entropy, metrics['loss'],
@@ -554,7 +296,8 @@ class SearchTask(loop.Task):
       finished = len(history) >= self.epochs
     genotype = history[-1]['genotype']
     return {'space': self.config.space, 'method': self.config.method, 'genotype': genotype,
-            'benchmark': _lookup(self.table, self.space, self.space.parse_genotype(genotype)),
+            'benchmark': records.benchmark_row(self.table, self.space,
+                                               self.space.parse_genotype(genotype)),
             'epochs': len(history), 'finished': bool(finished),
             'search_seconds': float(sum(h.get('seconds', 0.0) for h in history)),
             'history': history, 'genotype_path': str(self.workdir / GENOTYPE_FILE),

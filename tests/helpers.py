@@ -78,6 +78,20 @@ def tiny_train_config(epochs=1):
   return config
 
 
+def tiny_darts_train_config(epochs=2):
+  """DARTS_V2 in a 3-cell, C=16 CIFAR network with the auxiliary head and drop path.
+
+  C stays at 16: with fewer input channels the oneDNN filter gradient of a
+  1x1 stride-2 conv (FactorizedReduce) corrupts the heap on AVX-512 CPUs
+  (oneDNN issue #6035, IC < ic_block); TF_ENABLE_ONEDNN_OPTS=0 avoids it.
+  """
+  config = train.default_config()
+  config.model.update(channels=16, layers=3, auxiliary_weight=0.4, drop_path_prob=0.2)
+  config.train.update(epochs=epochs, batch_size=32, cutout=16)
+  config.data.update(source='sample', train_examples=64, test_examples=32)
+  return config
+
+
 class Recorder:
   """A progress callback that records its calls."""
 

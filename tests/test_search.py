@@ -9,7 +9,7 @@ import tensorflow as tf
 from tensorboard.backend.event_processing import event_accumulator
 
 from edd_tf import search
-from edd_tf.core import optim
+from edd_tf.bilevel import searcher as searcher_lib
 from tests.helpers import tiny_search_config as tiny_config
 
 
@@ -17,30 +17,6 @@ from tests.helpers import tiny_search_config as tiny_config
 def edd_run(tmp_path_factory):
   workdir = tmp_path_factory.mktemp('edd')
   return workdir, search.run(tiny_config(), workdir)
-
-
-def test_variable_groups_are_disjoint_and_cover_everything():
-  c = tiny_config()
-  searcher = search.Searcher(c, num_classes=10, image_size=32)
-  weights = {id(v) for v in searcher.weight_variables}
-  arch = {id(v) for v in searcher.arch_variables}
-  assert not weights & arch
-  every = {id(v) for v in searcher.model.trainable_variables} | {id(searcher.alphas)}
-  assert weights | arch == every
-  assert searcher.alphas.shape == (6, 5)
-  assert np.abs(searcher.alphas.numpy()).max() < 1e-2  # 1e-3 * N(0, 1)
-
-
-def test_coupled_weight_decay_adds_wd_times_w():
-  v = tf.Variable([1.0, -2.0])
-  (g,) = optim.coupled_l2([tf.constant([0.5, 0.5])], [v], 0.1)
-  np.testing.assert_allclose(g, [0.6, 0.3])
-
-
-def test_cosine_lr_end_points():
-  assert optim.learning_rate(0, epochs=50, lr=0.025, lr_min=0.001) == pytest.approx(0.025)
-  assert optim.learning_rate(25, epochs=50, lr=0.025, lr_min=0.001) == pytest.approx(0.013)
-  assert optim.learning_rate(50, epochs=50, lr=0.025, lr_min=0.001) == pytest.approx(0.001)
 
 
 def test_edd_search_moves_temperature_and_entropy_as_scheduled(edd_run):
@@ -97,7 +73,7 @@ def test_outputs_genotype_benchmark_and_tensorboard(edd_run):
 
 
 def searcher_weights(config):
-  searcher = search.Searcher(config, num_classes=10, image_size=32)
+  searcher = searcher_lib.Searcher(config, num_classes=10, image_size=32)
   return searcher.model.weights
 
 

@@ -1,8 +1,10 @@
-"""Tests for edd_tf.train: genotype resolution, schedules, the SGD step, the loop."""
+"""Tests for edd_tf.train: the configs, the genotype checks of a run, the training loop.
+
+The pieces it runs are tested in tests/final/ (genotypes, models, steps).
+"""
 
 import importlib
 import json
-import math
 import pathlib
 
 import keras
@@ -10,12 +12,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from edd_tf.data import pipeline as data
-from edd_tf.arch import genotype as genotype_lib
 from edd_tf.data import imagenet as imagenet_data
 from edd_tf import train
+from edd_tf.final import genotypes
+from edd_tf.final import models
 from tests.helpers import NB201_CELL
 from tests.helpers import Recorder
+from tests.helpers import tiny_darts_train_config
 from tests.helpers import tiny_train_config as tiny_config
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -47,9 +50,9 @@ def test_train_config_is_valid(name):
                                'drop_path_prob'}
   if name == 'train_robust_darts':  # The S1-S4 genotype must be given.
     with pytest.raises(ValueError, match='--config.genotype='):
-      train.resolve_genotype(config.genotype, config.network)
+      genotypes.resolve_genotype(config.genotype, config.network)
   else:
-    train.resolve_genotype(config.genotype, config.network)
+    genotypes.resolve_genotype(config.genotype, config.network)
 
 
 @pytest.mark.parametrize('dataset', ['cifar10', 'cifar100', 'svhn_cropped'])
@@ -60,7 +63,7 @@ def test_robust_darts_config_takes_the_dataset(dataset):
 
 
 # --------------------------------------------------------------------------
-# Genotype resolution
+# Genotype checks of a run (the resolution itself: tests/final/test_genotypes.py)
 # --------------------------------------------------------------------------
 
 
@@ -79,140 +82,9 @@ def test_darts_genotype_for_nb201_network_is_rejected(tmp_path):
     train.run(config, tmp_path)
 
 
-def test_nb201_genotype_for_darts_network_is_rejected():
-  with pytest.raises(ValueError, match="NB201 cell.*config.network='darts_cifar'"):
-    train.resolve_genotype(NB201_CELL, 'darts_cifar')
-
-
-def test_genotype_from_search_workdir(tmp_path):
-  (tmp_path / 'genotype.json').write_text(
-      json.dumps({'space': 'nb201', 'genotype': NB201_CELL, 'history': []}))
-  assert train.resolve_genotype(str(tmp_path), 'nb201') == NB201_CELL
-  assert train.resolve_genotype(str(tmp_path / 'genotype.json'), 'nb201') == NB201_CELL
-
-
-def test_darts_genotype_from_genotype_json_and_literal(tmp_path):
-  darts_v2 = genotype_lib.GENOTYPES['DARTS_V2']
-  (tmp_path / 'genotype.json').write_text(json.dumps(
-      {'space': 'darts', 'genotype': genotype_lib.genotype_to_dict(darts_v2)}))
-  assert train.resolve_genotype(str(tmp_path), 'darts_cifar') == darts_v2
-  assert train.resolve_genotype(str(darts_v2), 'darts_imagenet') == darts_v2
-  assert train.resolve_genotype('DARTS_V2', 'darts_cifar') == darts_v2
-
-
-def test_missing_genotype_path_is_an_error(tmp_path):
-  with pytest.raises(ValueError, match='no such file'):
-    train.resolve_genotype(str(tmp_path / 'nope' / 'genotype.json'), 'nb201')
-
-
-def test_empty_genotype_says_what_to_set():
-  with pytest.raises(ValueError, match='--config.genotype='):
-    train.resolve_genotype('', 'darts_cifar')
-
-
 # --------------------------------------------------------------------------
-# Schedules and the loss
+# DARTS networks: drop path, ImageNet streaming
 # --------------------------------------------------------------------------
-
-
-def test_cosine_schedule_edges():
-  kw = dict(lr=0.1, lr_min=0.001, epochs=10, schedule='cosine')
-  assert train.learning_rate(0, **kw) == pytest.approx(0.1)
-  assert train.learning_rate(5, **kw) == pytest.approx((0.1 + 0.001) / 2)
-  assert train.learning_rate(10, **kw) == pytest.approx(0.001)
-
-
-def test_step_schedule_decays_per_epoch():
-  kw = dict(lr=0.1, epochs=250, schedule='step', gamma=0.97)
-  assert train.learning_rate(0, **kw) == pytest.approx(0.1)
-  assert train.learning_rate(3, **kw) == pytest.approx(0.1 * 0.97 ** 3)
-
-
-def test_warmup_scales_first_epochs():
-  kw = dict(lr=0.5, epochs=250, schedule='step', gamma=0.97, warmup_epochs=5)
-  assert train.learning_rate(0, **kw) == pytest.approx(0.5 / 5)
-  assert train.learning_rate(4, **kw) == pytest.approx(0.5 * 0.97 ** 4)
-
-
-def test_unknown_schedule_is_an_error():
-  with pytest.raises(ValueError, match='lr_schedule.*cosine'):
-    train.learning_rate(0, lr=0.1, epochs=1, schedule='exp')
-
-
-def test_drop_path_ramp():
-  assert train.drop_path_rate(0, drop_path_prob=0.2, epochs=600) == 0.0
-  assert train.drop_path_rate(300, drop_path_prob=0.2, epochs=600) == pytest.approx(0.1)
-
-
-def test_label_smoothed_cross_entropy_matches_hand_formula():
-  logits = tf.constant([[2.0, 0.0, -1.0]])
-  log_p = np.log(np.exp([2.0, 0.0, -1.0]) / np.exp([2.0, 0.0, -1.0]).sum())
-  target = np.array([0.1 / 3, 0.9 + 0.1 / 3, 0.1 / 3])
-  got = train.cross_entropy(tf.constant([1]), logits, label_smoothing=0.1)
-  np.testing.assert_allclose(got.numpy(), [-(target * log_p).sum()], rtol=1e-6)
-
-
-# --------------------------------------------------------------------------
-# The SGD step
-# --------------------------------------------------------------------------
-
-
-def test_coupled_weight_decay_after_clipping_matches_hand_step():
-  keras.utils.set_random_seed(0)
-  model = keras.Sequential([keras.layers.Flatten(), keras.layers.Dense(3)])
-  images = tf.random.normal([4, 2, 2, 3])
-  labels = tf.constant([0, 1, 2, 1])
-  model(images)
-  w0 = [v.numpy().copy() for v in model.trainable_variables]
-  with tf.GradientTape() as tape:
-    loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, model(images)))
-  grads = [g.numpy() for g in tape.gradient(loss, model.trainable_variables)]
-  norm = math.sqrt(sum(float((g ** 2).sum()) for g in grads))
-  clip, lr, wd = norm / 4, 0.5, 0.1  # The clip is active.
-  # PyTorch: clip_grad_norm_ first, then SGD adds wd * w; first momentum step = plain step.
-  expected = [w - lr * (g * clip / norm + wd * w) for w, g in zip(w0, grads)]
-
-  strategy = tf.distribute.get_strategy()
-  config = train.default_config().train
-  config.update(lr=lr, momentum=0.9, nesterov=False)
-  optimizer = train.make_optimizer(config, model.trainable_variables)
-  step = train.make_train_step(model, optimizer, strategy=strategy, global_batch_size=4,
-                               weight_decay=wd, grad_clip=clip)
-  step_loss, _ = step(images, labels)
-  assert float(step_loss) == pytest.approx(float(loss), rel=1e-6)
-  for got, want in zip(model.trainable_variables, expected):
-    np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=1e-6)
-
-
-def tiny_darts_config(epochs=2):
-  """DARTS_V2 in a 3-cell, C=16 CIFAR network with the auxiliary head and drop path.
-
-  C stays at 16: with fewer input channels the oneDNN filter gradient of a
-  1x1 stride-2 conv (FactorizedReduce) corrupts the heap on AVX-512 CPUs
-  (oneDNN issue #6035, IC < ic_block); TF_ENABLE_ONEDNN_OPTS=0 avoids it.
-  """
-  config = train.default_config()
-  config.model.update(channels=16, layers=3, auxiliary_weight=0.4, drop_path_prob=0.2)
-  config.train.update(epochs=epochs, batch_size=32, cutout=16)
-  config.data.update(source='sample', train_examples=64, test_examples=32)
-  return config
-
-
-def test_auxiliary_loss_is_weighted_into_the_step():
-  config = tiny_darts_config()
-  info = data.DATASETS['cifar10']
-  keras.utils.set_random_seed(0)
-  model = train.build_model(config, genotype_lib.GENOTYPES['DARTS_V2'], info)
-  images = tf.random.normal([8, 32, 32, 3])
-  labels = tf.range(8) % 10
-  logits, aux_logits = model.call_with_aux(images, training=True)  # Drop path rate is 0.
-  want = tf.reduce_mean(train.cross_entropy(labels, logits)
-                        + 0.4 * train.cross_entropy(labels, aux_logits))
-  optimizer = train.make_optimizer(config.train, model.trainable_variables)
-  step = train.make_train_step(model, optimizer, strategy=tf.distribute.get_strategy(),
-                               global_batch_size=8, auxiliary_weight=0.4)
-  loss, _ = step(images, labels)
-  assert float(loss) == pytest.approx(float(want), rel=1e-5)
 
 
 def event_values(workdir, tag):
@@ -226,7 +98,7 @@ def event_values(workdir, tag):
 
 
 def test_darts_network_trains_with_drop_path_ramp(tmp_path):
-  results = train.run(tiny_darts_config(epochs=2), tmp_path)
+  results = train.run(tiny_darts_train_config(epochs=2), tmp_path)
   assert results['network'] == 'darts_cifar' and results['genotype_source'] == 'DARTS_V2'
   assert event_values(tmp_path, 'drop_path_rate') == pytest.approx({1: 0.0, 2: 0.1})
 
@@ -241,7 +113,7 @@ def test_imagenet_network_streams_imagenet_dataset(tmp_path, monkeypatch):
         batch_size, drop_remainder=training)
 
   monkeypatch.setattr(imagenet_data, 'imagenet_dataset', fake_imagenet)
-  config = tiny_darts_config(epochs=2)
+  config = tiny_darts_train_config(epochs=2)
   config.network = 'darts_imagenet'
   config.train.update(batch_size=2, label_smoothing=0.1, lr_schedule='step', cutout=0)
   config.data.update(source='tfds', name='imagenet2012', data_dir='/data/tfds')
@@ -284,9 +156,9 @@ def test_writes_results_config_and_checkpoint(trained):
 def test_checkpoint_restores_every_weight(trained):
   workdir, _, _ = trained
   keras.utils.set_random_seed(1)
-  first, *_ = train.load_workdir_model(workdir)
+  first, *_ = models.load_workdir_model(workdir)
   keras.utils.set_random_seed(2)  # Different initial values: all must be overwritten.
-  second, *_ = train.load_workdir_model(workdir)
+  second, *_ = models.load_workdir_model(workdir)
   assert len(first.weights) == len(second.weights) > 10
   for a, b in zip(first.weights, second.weights):
     np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)

@@ -5,12 +5,13 @@ and scripts get the same dict:
 
   result = step_benchmark.measure(config, steps=10)   # a search or a training config
 
-For a search config the step is one step pair (`search.Searcher.pair_step`:
-a weight step on a training batch + an alpha step on a validation batch); for
-a training config it is one SGD step of the final network
-(`train.make_train_step`). Both are built exactly as the loops build them,
-under the strategy `config.distribute` names, at the config's full size and
-batch, with random images (the input pipeline is not part of it).
+For a search config the step is one step pair
+(`bilevel.searcher.Searcher.pair_step`: a weight step on a training batch +
+an alpha step on a validation batch); for a training config it is one SGD
+step of the final network (`final.steps.make_train_step`). Both are built
+exactly as the loops build them, under the strategy `config.distribute`
+names, at the config's full size and batch, with random images (the input
+pipeline is not part of it).
 
 Why counts next to timings: this machine is shared and its timings swing;
 FLOPs, bytes moved, kernels per step and all-reduce bytes (`edd_tf.perf.profiling`)
@@ -40,6 +41,9 @@ from edd_tf.nets import finalnet
 from edd_tf.perf import profiling
 from edd_tf import search
 from edd_tf import train
+from edd_tf.bilevel import searcher as searcher_lib
+from edd_tf.final import genotypes
+from edd_tf.final import steps as train_steps
 
 KINDS = ('search', 'train')
 
@@ -113,7 +117,7 @@ def build_search(config, strategy):
   info = data_lib.DATASETS[config.data.name]
   size, batch = _image_size(config), config.search.batch_size
   _check_batch(strategy, batch, 'search.batch_size')
-  searcher = search.Searcher(config, info.num_classes, size, strategy)
+  searcher = searcher_lib.Searcher(config, info.num_classes, size, strategy)
   searcher.temperature.assign(1e-3)  # a small-temperature epoch, as in EDD's search
   rng = np.random.default_rng(0)
   train_batch, val_batch = (_distributed(strategy, _random_batch(rng, batch, size,
@@ -136,13 +140,13 @@ def build_train(config, strategy):
   size, batch = _image_size(config), config.train.batch_size
   _check_batch(strategy, batch, 'train.batch_size')
   info = dataclasses.replace(info, image_size=size)
-  genotype = train.resolve_genotype(config.genotype, config.network,
-                                    config.get('allow_unfinished_search', False))
-  model, _, _, step = train.build_training(config, genotype, info, strategy)
+  genotype = genotypes.resolve_genotype(config.genotype, config.network,
+                                        config.get('allow_unfinished_search', False))
+  model, _, _, step = train_steps.build_training(config, genotype, info, strategy)
   rng = np.random.default_rng(0)
   images = _distributed(strategy, _random_batch(rng, batch, size, info.num_classes), batch)
   m = config.model
-  describe = dict(network=config.network, genotype=train.genotype_text(genotype),
+  describe = dict(network=config.network, genotype=genotypes.genotype_text(genotype),
                   channels=m.channels, layers=m.layers, cells_per_stage=m.cells_per_stage,
                   auxiliary_weight=m.auxiliary_weight, image_size=size,
                   inference_macs_per_image=finalnet.count_flops(model, (size, size, 3)))

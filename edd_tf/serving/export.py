@@ -38,8 +38,9 @@ import tensorflow as tf
 
 from edd_tf.data import pipeline as data
 from edd_tf.core import errors
-from edd_tf import train
 from edd_tf.core import workdir as workdir_lib
+from edd_tf.final import genotypes
+from edd_tf.final import models
 
 SIGNATURE = 'serving_default'
 INPUT_NAME = 'images'
@@ -253,7 +254,7 @@ def export(workdir, export_dir, overwrite=False):
       workdir).
   """
   export_dir = check_export_dir(export_dir, overwrite)
-  model, info, config, checkpoint = train.load_workdir_model(workdir)
+  model, info, config, checkpoint = models.load_workdir_model(workdir)
   module = ServingModule(model, info)
   signatures = {SIGNATURE: module.serve.get_concrete_function(),
                 BYTES_SIGNATURE: module.serve_bytes.get_concrete_function()}
@@ -272,10 +273,10 @@ def export(workdir, export_dir, overwrite=False):
       signatures=_signature_metadata(info),
       image_size=info.image_size, num_classes=info.num_classes, class_names=class_names,
       mean=list(info.mean), std=list(info.std), dataset=info.name,
-      network=config.network, genotype=train.genotype_text(
-          train.resolve_genotype(config.genotype, config.network)),
+      network=config.network, genotype=genotypes.genotype_text(
+          genotypes.resolve_genotype(config.genotype, config.network)),
       checkpoint=str(checkpoint))
-  results_path = pathlib.Path(workdir) / train.RESULTS_FILE
+  results_path = pathlib.Path(workdir) / models.RESULTS_FILE
   if results_path.is_file():
     with open(results_path) as f:
       metadata['test_accuracy'] = json.load(f).get('test_accuracy')

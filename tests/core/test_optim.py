@@ -1,4 +1,4 @@
-"""The gradient pipeline (edd_tf/core/optim.py): dynamic loss scaling."""
+"""The gradient pipeline (edd_tf/core/optim.py): loss scaling, coupled L2, lr schedules, loss."""
 
 import keras
 import numpy as np
@@ -73,3 +73,52 @@ def test_apply_with_finite_gradient_equals_apply_without_loss_scale():
                                loss_scale=scale)
     assert float(n1) == float(n2)
   np.testing.assert_array_equal(v1.numpy(), v2.numpy())
+
+
+# --------------------------------------------------------------------------
+# Coupled L2, learning-rate schedules and the loss
+# --------------------------------------------------------------------------
+
+
+def test_coupled_weight_decay_adds_wd_times_w():
+  v = tf.Variable([1.0, -2.0])
+  (g,) = optim.coupled_l2([tf.constant([0.5, 0.5])], [v], 0.1)
+  np.testing.assert_allclose(g, [0.6, 0.3])
+
+
+def test_cosine_lr_end_points():
+  assert optim.learning_rate(0, epochs=50, lr=0.025, lr_min=0.001) == pytest.approx(0.025)
+  assert optim.learning_rate(25, epochs=50, lr=0.025, lr_min=0.001) == pytest.approx(0.013)
+  assert optim.learning_rate(50, epochs=50, lr=0.025, lr_min=0.001) == pytest.approx(0.001)
+
+
+def test_cosine_schedule_edges():
+  kw = dict(lr=0.1, lr_min=0.001, epochs=10, schedule='cosine')
+  assert optim.learning_rate(0, **kw) == pytest.approx(0.1)
+  assert optim.learning_rate(5, **kw) == pytest.approx((0.1 + 0.001) / 2)
+  assert optim.learning_rate(10, **kw) == pytest.approx(0.001)
+
+
+def test_step_schedule_decays_per_epoch():
+  kw = dict(lr=0.1, epochs=250, schedule='step', gamma=0.97)
+  assert optim.learning_rate(0, **kw) == pytest.approx(0.1)
+  assert optim.learning_rate(3, **kw) == pytest.approx(0.1 * 0.97 ** 3)
+
+
+def test_warmup_scales_first_epochs():
+  kw = dict(lr=0.5, epochs=250, schedule='step', gamma=0.97, warmup_epochs=5)
+  assert optim.learning_rate(0, **kw) == pytest.approx(0.5 / 5)
+  assert optim.learning_rate(4, **kw) == pytest.approx(0.5 * 0.97 ** 4)
+
+
+def test_unknown_schedule_is_an_error():
+  with pytest.raises(ValueError, match='lr_schedule.*cosine'):
+    optim.learning_rate(0, lr=0.1, epochs=1, schedule='exp')
+
+
+def test_label_smoothed_cross_entropy_matches_hand_formula():
+  logits = tf.constant([[2.0, 0.0, -1.0]])
+  log_p = np.log(np.exp([2.0, 0.0, -1.0]) / np.exp([2.0, 0.0, -1.0]).sum())
+  target = np.array([0.1 / 3, 0.9 + 0.1 / 3, 0.1 / 3])
+  got = optim.cross_entropy(tf.constant([1]), logits, label_smoothing=0.1)
+  np.testing.assert_allclose(got.numpy(), [-(target * log_p).sum()], rtol=1e-6)

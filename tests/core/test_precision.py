@@ -7,7 +7,12 @@ import tensorflow as tf
 
 from edd_tf import search
 from edd_tf import train
+from edd_tf.bilevel import searcher as searcher_lib
 from edd_tf.core import precision
+from edd_tf.data import pipeline as data_lib
+from edd_tf.final import genotypes
+from edd_tf.final import models
+from edd_tf.final import steps
 from tests import test_search
 from tests import test_train
 
@@ -64,7 +69,7 @@ def test_policy_scope_restores_the_global_policy_even_on_error():
 @pytest.mark.parametrize('policy', ['mixed_bfloat16', 'mixed_float16'])
 def test_mixed_precision_search_step_keeps_alphas_float32(policy):
   keras.utils.set_random_seed(0)
-  searcher = search.Searcher(test_search.tiny_config(precision=policy), 10, 32)
+  searcher = searcher_lib.Searcher(test_search.tiny_config(precision=policy), 10, 32)
   assert keras.config.dtype_policy().name == 'float32'  # restored after the build
   assert all(layer.compute_dtype == COMPUTE_DTYPE[policy].name
              for layer in _conv_layers(searcher.model))
@@ -95,7 +100,7 @@ def test_low_precision_weight_gradient_is_close_to_float32(policy):
   grads = {}
   for name in ('float32', policy):
     keras.utils.set_random_seed(0)
-    searcher = search.Searcher(test_search.tiny_config(precision=name), 10, 32)
+    searcher = searcher_lib.Searcher(test_search.tiny_config(precision=name), 10, 32)
     g, _, _ = searcher._weight_gradients(images, labels, tf.constant([0, 0]))  # pylint: disable=protected-access
     grads[name] = np.concatenate([np.ravel(x) for x in g])
   want, got = grads['float32'], grads[policy]
@@ -138,15 +143,15 @@ def test_float16_search_runs_then_continues_in_float32_with_allow_config_change(
 def test_mixed_precision_training_step(policy):
   config = test_train.tiny_config()
   config.precision = policy
-  info = train.data.DATASETS['cifar10']
-  model = train.build_model(config, train.resolve_genotype(config.genotype, config.network),
-                            info)
+  info = data_lib.DATASETS['cifar10']
+  model = models.build_model(config, genotypes.resolve_genotype(config.genotype, config.network),
+                             info)
   assert all(layer.compute_dtype == COMPUTE_DTYPE[policy].name for layer in _conv_layers(model))
   assert model(_batch(0, 2)[0]).dtype == tf.float32
-  optimizer = train.make_optimizer(config.train, model.trainable_variables)
+  optimizer = steps.make_optimizer(config.train, model.trainable_variables)
   from edd_tf.core import optim  # pylint: disable=g-import-not-at-top
   scale = optim.LossScale() if policy == 'mixed_float16' else None
-  step = train.make_train_step(model, optimizer, strategy=tf.distribute.get_strategy(),
+  step = steps.make_train_step(model, optimizer, strategy=tf.distribute.get_strategy(),
                                global_batch_size=16, weight_decay=5e-4, grad_clip=5.0,
                                loss_scale=scale)
   before = [v.numpy().copy() for v in model.trainable_variables]
@@ -160,10 +165,10 @@ def _train_step_result(jit):
   config = test_train.tiny_config()
   config.genotype = '|nor_conv_1x1~0|+|none~0|none~1|+|skip_connect~0|none~1|skip_connect~2|'
   keras.utils.set_random_seed(0)
-  model = train.build_model(config, train.resolve_genotype(config.genotype, config.network),
-                            train.data.DATASETS['cifar10'])
-  optimizer = train.make_optimizer(config.train, model.trainable_variables)
-  step = train.make_train_step(model, optimizer, strategy=tf.distribute.get_strategy(),
+  model = models.build_model(config, genotypes.resolve_genotype(config.genotype, config.network),
+                             data_lib.DATASETS['cifar10'])
+  optimizer = steps.make_optimizer(config.train, model.trainable_variables)
+  step = steps.make_train_step(model, optimizer, strategy=tf.distribute.get_strategy(),
                                global_batch_size=8, weight_decay=5e-4, grad_clip=5.0,
                                jit_compile=jit)
   losses = [float(step(*_batch(seed, 8, 16))[0]) for seed in (1, 2)]
@@ -184,7 +189,7 @@ def test_xla_search_pair_step_equals_the_default_step():
   results = []
   for jit in (False, True):
     keras.utils.set_random_seed(0)
-    searcher = search.Searcher(test_search.tiny_config(jit_compile=jit), 10, 16)
+    searcher = searcher_lib.Searcher(test_search.tiny_config(jit_compile=jit), 10, 16)
     losses = [float(v) for v in searcher.pair_step(_batch(1, 32, 16), _batch(2, 32, 16), True)]
     results.append((losses, searcher.alphas.numpy(),
                     [v.numpy() for v in searcher.weight_variables]))

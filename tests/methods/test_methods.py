@@ -8,6 +8,7 @@ import tensorflow as tf
 from edd_tf import methods
 from edd_tf import search
 from edd_tf import spaces
+from edd_tf.bilevel import searcher as searcher_lib
 from edd_tf.core import optim
 
 
@@ -102,7 +103,7 @@ def test_gdas_samples_one_hot_rows_deterministically_per_seed():
 def test_gdas_supernet_runs_only_the_sampled_op():
   """The NB201 supernet with GDAS indices: ops that were not sampled do not run."""
   config = _config('gdas')
-  searcher = search.Searcher(config, num_classes=10, image_size=16)
+  searcher = searcher_lib.Searcher(config, num_classes=10, image_size=16)
   cell = next(b for b in searcher.model.blocks if hasattr(b, 'edges'))
   stats = {v.path: v.numpy().copy() for v in searcher.model.non_trainable_variables}
   index = tf.constant([3, 1, 0, 2, 4, 3])   # nor_conv_3x3, skip, none, 1x1, pool, 3x3
@@ -165,7 +166,7 @@ def _smooth_searcher(lr, seed=0):
   config.softmax.update(kind='sn', s=0.0, st=1.0)
   config.optim.weights.update(lr=lr, momentum=0.9, weight_decay=5e-4)
   keras.utils.set_random_seed(seed)
-  searcher = search.Searcher(config, num_classes=10, image_size=8)
+  searcher = searcher_lib.Searcher(config, num_classes=10, image_size=8)
   searcher.model = SmoothSupernet()
   searcher.model(tf.zeros([1, 8, 8, 3]), {'alphas': tf.fill([6, 5], 0.2)})
   searcher.w_opt = optim.sgd(lr, 0.9, False, searcher.weight_variables)

@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from edd_tf import search
 from edd_tf import train
+from edd_tf.final import genotypes
 
 # (method, space, extra overrides): tiny settings, real images from the sample.
 # The DARTS-family cases use the small RobustDARTS spaces (2-3 ops per edge):
@@ -102,8 +103,8 @@ def test_unfinished_search_genotype_is_refused_by_train(tmp_path):
   with pytest.raises(_Interrupt):
     search.run(config, tmp_path / 'search', progress=interrupt)
   with pytest.raises(ValueError, match=r'stopped after epoch 1.*allow_unfinished_search'):
-    train.resolve_genotype(str(tmp_path / 'search'), 'nb201')
-  assert train.resolve_genotype(str(tmp_path / 'search'), 'nb201', allow_unfinished=True)
+    genotypes.resolve_genotype(str(tmp_path / 'search'), 'nb201')
+  assert genotypes.resolve_genotype(str(tmp_path / 'search'), 'nb201', allow_unfinished=True)
 
 
 @pytest.mark.slow

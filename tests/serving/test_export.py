@@ -16,6 +16,7 @@ from edd_tf.data import pipeline as data
 from edd_tf.core import errors
 from edd_tf.serving import export
 from edd_tf import train
+from edd_tf.final import models
 from tests.helpers import NB201_CELL
 from tests.helpers import png_bytes
 from tests.helpers import sample_jpegs
@@ -69,7 +70,7 @@ def test_fresh_process_reproduces_keras_probabilities(workdir, export_dir, image
       """, tmp_path, export_dir, tmp_path / 'images.npy', tmp_path / 'probs.npy',
       tmp_path / 'classes.npy')
   assert result.returncode == 0, result.stderr
-  model, info, _, _ = train.load_workdir_model(workdir)
+  model, info, _, _ = models.load_workdir_model(workdir)
   want = tf.nn.softmax(model(data.normalize(images, info), training=False)).numpy()
   served = np.load(tmp_path / 'probs.npy')
   assert served.shape == (5, 10) and served.dtype == np.float32
@@ -219,7 +220,7 @@ def test_darts_export_has_no_auxiliary_head_or_drop_path(tmp_path):
   config.train.update(epochs=1, batch_size=32, cutout=16)
   config.data.update(source='sample', train_examples=64, test_examples=32)
   train.run(config, tmp_path / 'work')
-  model, info, _, _ = train.load_workdir_model(tmp_path / 'work')
+  model, info, _, _ = models.load_workdir_model(tmp_path / 'work')
   assert model.auxiliary_head is not None
   export.export(tmp_path / 'work', tmp_path / 'export')
   loaded = tf.saved_model.load(str(tmp_path / 'export'))

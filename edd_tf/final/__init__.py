@@ -1,0 +1,10 @@
+"""The found network's stage: its genotype, its model (from a config or a workdir), its steps.
+
+`genotypes` resolves config.genotype (a search workdir, a published name, an
+arch string or a literal) for config.network; `models` builds the final
+network and rebuilds a training workdir's model from its checkpoint; `steps`
+builds the SGD step and the evaluation step; `data` holds the training and
+test pipelines. train.py runs these as a task of core/loop.py, and
+serving/export.py and perf/ reuse them; nothing here imports train.py or
+search.py.
+"""
