@@ -28,6 +28,7 @@ from edd_tf.bilevel import records
 from edd_tf.bilevel import searcher as searcher_lib
 from edd_tf.core import checkpointing
 from edd_tf.core import distribute as distribute_lib
+from edd_tf.core import experiment_dir
 from edd_tf.core import loop
 from edd_tf.core import optim
 from edd_tf.core import precision as precision_lib
@@ -334,7 +335,7 @@ def run(config, workdir, progress=None, strategy=None, allow_config_change=False
   task = SearchTask(config, workdir, strategy)   # validates; writes nothing
   resolved = json.loads(config.to_json_best_effort())
   defaults = json.loads(default_config().to_json_best_effort())
-  path, lock = loop.open_workdir(workdir, resolved, kind='search', ignore=RESUMABLE_CHANGES,
+  path, lock = experiment_dir.open_workdir(workdir, resolved, kind='search', ignore=RESUMABLE_CHANGES,
                                  fixed=EXPERIMENT_FIELDS, allow_changes=allow_config_change,
                                  defaults=defaults, chief=distribute_lib.is_chief(task.strategy))
   try:

@@ -29,6 +29,7 @@ import tensorflow as tf
 
 from edd_tf.core import checkpointing
 from edd_tf.core import distribute as distribute_lib
+from edd_tf.core import experiment_dir
 from edd_tf.core import loop
 from edd_tf.core import optim
 from edd_tf.core import precision as precision_lib
@@ -42,7 +43,7 @@ from edd_tf.nets import finalnet
 
 # A training workdir's files (final/models.py reads config.json, dataset.json
 # and checkpoints/ back; serving/export.py reads results.json).
-CONFIG_FILE = loop.CONFIG_FILE
+CONFIG_FILE = experiment_dir.CONFIG_FILE
 DATASET_FILE = models.DATASET_FILE
 RESULTS_FILE = models.RESULTS_FILE
 CHECKPOINT_DIR = loop.CHECKPOINT_DIR
@@ -321,7 +322,7 @@ def run(config, workdir, progress=None, strategy=None, allow_config_change=False
   resolved['genotype'] = genotypes.genotype_to_json(task.genotype)
   defaults = default_config().to_dict()
   chief = distribute_lib.is_chief(task.strategy)
-  path, lock = loop.open_workdir(workdir, resolved, kind='training run', ignore=RESUMABLE_CHANGES,
+  path, lock = experiment_dir.open_workdir(workdir, resolved, kind='training run', ignore=RESUMABLE_CHANGES,
                                  fixed=EXPERIMENT_FIELDS, allow_changes=allow_config_change,
                                  defaults=defaults, chief=chief)
   try:

@@ -6,7 +6,6 @@ layout"). data, nets and arch import nothing above them.
 """
 
 import ast
-import pathlib
 
 import pytest
 

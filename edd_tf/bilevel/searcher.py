@@ -22,7 +22,7 @@ from edd_tf import methods as methods_lib
 from edd_tf import spaces
 from edd_tf.core import optim
 from edd_tf.core import precision as precision_lib
-from edd_tf.nets import ops as ops_lib
+from edd_tf.nets import batch_norm as batch_norm_lib
 
 
 class Searcher:
@@ -63,7 +63,7 @@ class Searcher:
     with self.strategy.scope():
       with precision_lib.policy_scope(self.precision):
         self.model = self.space.build_supernet(num_classes, config.model)
-      ops_lib.synchronize_batch_norm(self.model, sync)
+      batch_norm_lib.synchronize_batch_norm(self.model, sync)
       self.model(tf.zeros([1, image_size, image_size, 3]),
                  {k: tf.constant(v) for k, v in self.space.dummy_weights().items()})
       # Architecture variables stay float32 under any dtype policy (tf-notes sect. 10).

@@ -337,7 +337,3 @@ class _EpochLoop:
     history.append(record)
     return True
 
-
-# The entry points open their workdirs through loop.open_workdir until they
-# import experiment_dir themselves.
-open_workdir = experiment_dir.open_workdir

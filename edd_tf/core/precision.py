@@ -12,7 +12,7 @@ What stays float32 under every policy: the architecture variables (outside
 the model, `autocast=False`), (sn-)softmax and the temperature (computed
 before the model, softmax.py), the logits (the classifiers are float32
 layers and the supernets cast their output), the losses (`optim.cross_entropy`
-casts), BatchNorm's statistics and parameters (`ops.BatchNorm`), gradients of
+casts), BatchNorm's statistics and parameters (`batch_norm.BatchNorm`), gradients of
 the float32 variables, and the optimizers. Keras casts every floating argument
 of a layer call to the compute dtype, so the mixing weights are rounded to it
 where they enter the supernet (their gradients come back in float32).

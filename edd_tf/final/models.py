@@ -15,12 +15,12 @@ import ml_collections
 import tensorflow as tf
 
 from edd_tf.core import checkpointing
-from edd_tf.core import loop
+from edd_tf.core import experiment_dir
 from edd_tf.core import precision as precision_lib
 from edd_tf.data import pipeline as data
 from edd_tf.final import genotypes
 from edd_tf.nets import finalnet
-from edd_tf.nets import ops as ops_lib
+from edd_tf.nets import batch_norm as batch_norm_lib
 
 DATASET_FILE = 'dataset.json'
 RESULTS_FILE = 'results.json'
@@ -51,7 +51,7 @@ def build_model(config, genotype, info):
     model = finalnet.build_final_network(
         config.network, genotype, info.num_classes, channels=m.channels, layers=m.layers,
         cells_per_stage=m.cells_per_stage, auxiliary=bool(m.auxiliary_weight))
-  ops_lib.synchronize_batch_norm(model, config.get('sync_batch_norm', False))
+  batch_norm_lib.synchronize_batch_norm(model, config.get('sync_batch_norm', False))
   dummy = tf.zeros([1, info.image_size, info.image_size, 3], tf.float32)
   model(dummy, training=False)
   if m.auxiliary_weight:
@@ -69,17 +69,17 @@ def load_workdir_model(workdir):
     ValueError: if the workdir has no config.json / dataset.json or no checkpoint.
   """
   workdir = pathlib.Path(workdir)
-  for name in (loop.CONFIG_FILE, DATASET_FILE):
+  for name in (experiment_dir.CONFIG_FILE, DATASET_FILE):
     if not (workdir / name).is_file():
       raise ValueError(f'{workdir} is not a training workdir: {name} is missing '
                        f'(run binaries.train with --workdir={workdir} first)')
-  with open(workdir / loop.CONFIG_FILE) as f:
+  with open(workdir / experiment_dir.CONFIG_FILE) as f:
     config = ml_collections.ConfigDict(json.load(f))
   with open(workdir / DATASET_FILE) as f:
     info = dataset_info_from_dict(json.load(f))
-  path = tf.train.latest_checkpoint(str(workdir / loop.CHECKPOINT_DIR))
+  path = tf.train.latest_checkpoint(str(workdir / checkpointing.CHECKPOINT_DIR))
   if path is None:
-    raise ValueError(f'no checkpoint in {workdir / loop.CHECKPOINT_DIR}: training has not '
+    raise ValueError(f'no checkpoint in {workdir / checkpointing.CHECKPOINT_DIR}: training has not '
                      f'completed an epoch yet')
   genotype = genotypes.resolve_genotype(config.genotype, config.network, allow_unfinished=True)
   model = build_model(config, genotype, info)

@@ -26,6 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from edd_tf.arch import genotype as genotype_lib
+from edd_tf.nets import batch_norm as batch_norm_lib
 from edd_tf.nets import ops as ops_lib
 
 # network -> the genotype family it takes (spaces.Space.family).
@@ -68,7 +69,7 @@ class ConvBN(ops_lib.LazyLayer):
     super().__init__(**kwargs)
     self.pad = (kernel - 1) // 2 if stride > 1 else 0
     self.conv = ops_lib.conv(channels, kernel, stride, padding='valid' if stride > 1 else 'same')
-    self.bn = ops_lib.batch_norm(True)
+    self.bn = batch_norm_lib.batch_norm(True)
 
   def call(self, x, training=False):
     return self.bn(self.conv(ops_lib.pad_symmetric(x, self.pad)), training=training)
@@ -152,9 +153,9 @@ class AuxiliaryHead(ops_lib.LazyLayer):
     super().__init__(**kwargs)
     self.pool = layers.AveragePooling2D(5, strides=pool_stride, padding='valid')
     self.conv_1 = ops_lib.conv(128, 1)
-    self.bn_1 = ops_lib.batch_norm(True)
+    self.bn_1 = batch_norm_lib.batch_norm(True)
     self.conv_2 = ops_lib.conv(768, 2, padding='valid')
-    self.bn_2 = ops_lib.batch_norm(True) if bn_last else None
+    self.bn_2 = batch_norm_lib.batch_norm(True) if bn_last else None
     self.flatten = layers.Flatten()
     self.classifier = layers.Dense(num_classes, dtype='float32')
 
@@ -221,7 +222,7 @@ class NB201Network(FinalNetwork):
         self.blocks.append(ops_lib.ResNetBasicBlock(c, 2, name=f'reduce_{stage}'))
       for n in range(cells_per_stage):
         self.blocks.append(NB201Cell(op_names, c, name=f'cell_{stage}_{n}'))
-    self.last_bn = ops_lib.batch_norm(True)
+    self.last_bn = batch_norm_lib.batch_norm(True)
     self.classifier = layers.Dense(num_classes, dtype='float32', name='classifier')
 
   def forward(self, images, training, with_aux):

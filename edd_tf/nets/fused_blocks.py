@@ -6,7 +6,7 @@ same values as the ops' own calls from the exact rewrites held here:
 
   * mixing weight as BN scale (`takes_scale`): ops that end in an affine-free
     BatchNorm take their mixing weight as the BN's per-channel scale inside
-    the fused kernel (``ops.BatchNorm(scale=)``) instead of as a separate
+    the fused kernel (``batch_norm.BatchNorm(scale=)``) instead of as a separate
     multiply: BN(z) * s == fused BN of z with gamma s;
   * shared input (`SharedInput`): the work that does not depend on the edge
     (the leading ReLU of the conv ops, the pooling before the pool ops' BN)
@@ -34,7 +34,7 @@ import tensorflow as tf
 from edd_tf.core import kernels
 from edd_tf.nets import ops as ops_lib
 
-# Op classes whose last layer is an (affine-free, in search) ops.BatchNorm
+# Op classes whose last layer is an (affine-free, in search) batch_norm.BatchNorm
 # that accepts `scale=`. ops.Pool qualifies only when built with bn=True.
 _ENDS_IN_BN = (ops_lib.ReLUConvBN, ops_lib.FactorizedReduce, ops_lib.SepConv,
                ops_lib.DilConv, ops_lib.Conv7x1x7)
@@ -43,7 +43,7 @@ _ENDS_IN_BN = (ops_lib.ReLUConvBN, ops_lib.FactorizedReduce, ops_lib.SepConv,
 def takes_scale(op):
   """Whether ``op(x, scale=s)`` computes ``s * op(x)`` in its final BatchNorm.
 
-  True for ops ending in an affine-free `ops.BatchNorm` (sep/dil convs,
+  True for ops ending in an affine-free `batch_norm.BatchNorm` (sep/dil convs,
   ReLUConvBN, FactorizedReduce, conv_7x1_1x7, Pool(bn=True)); the mixing
   weight is then exact as the BN scale: BN(z) * s == fused BN of z with gamma s.
   """
@@ -122,7 +122,7 @@ def pointwise_bn(x, kernel, bn, scale=None, training=False, depthwise=None):
   ReLU or the previous block's output), so a DARTS edge keeps 2 activations
   instead of 14, for one more depthwise and 1x1 conv forward per block and
   backward pass (the cheapest layers of the block). BatchNorm semantics are
-  ops.BatchNorm's (biased variance for normalising, unbiased variance into
+  batch_norm.BatchNorm's (biased variance for normalising, unbiased variance into
   the moving average with momentum ``bn.momentum``); in inference mode, in
   low precision and for a BN that synchronises across replicas now, this is
   just the layers.
@@ -130,7 +130,7 @@ def pointwise_bn(x, kernel, bn, scale=None, training=False, depthwise=None):
   Args:
     x: float32[B, H, W, C_in].
     kernel: float32[1, 1, C_in, C_out] bias-free 1x1 conv kernel (stride 1).
-    bn: a built, affine-free ops.BatchNorm.
+    bn: a built, affine-free batch_norm.BatchNorm.
     scale: optional float32[C_out] per-channel multiplier (the mixing weight).
     training: BatchNorm mode.
     depthwise: optional (fn, dw_kernel): a depthwise conv ``fn(x, dw_kernel)``
@@ -285,7 +285,7 @@ def _relu_conv_bn_after_relu(op, shared, training, scale):
 def _factorized_reduce_after_relu(op, shared, training, scale):
   """FactorizedReduce as one 1x1 conv of space_to_depth(relu(x)) (even sizes).
 
-  conv_1 (1x1, stride 2) reads the pixels (2i, 2j) of relu(x), conv_2 on the
+  conv_1 (1x1, stride 2 in the reference) reads the pixels (2i, 2j) of relu(x), conv_2 on the
   shifted input the pixels (2i+1, 2j+1): the channel blocks 0 and 3 of
   space_to_depth(relu(x), 2). One conv with a block kernel gives their
   concatenation directly: no slice, pad or concat (whose gradients copy
@@ -294,9 +294,7 @@ def _factorized_reduce_after_relu(op, shared, training, scale):
   r = shared.relu()
   h, w = r.shape[1], r.shape[2]
   if h is None or w is None or h % 2 or w % 2:
-    shifted = K.pad(r[:, 1:, 1:, :], [[0, 0], [0, 1], [0, 1], [0, 0]])
-    y = K.concatenate([op.conv_1(r), op.conv_2(shifted)], axis=-1)
-    return op.bn(y, training=training, scale=scale)
+    return op.bn(op.reduce(r), training=training, scale=scale)
   k1 = tf.convert_to_tensor(op.conv_1.kernel)[0, 0]  # [C_in, C_out/2]
   k2 = tf.convert_to_tensor(op.conv_2.kernel)[0, 0]
   zeros = tf.zeros_like(k1)

@@ -21,6 +21,7 @@ import tensorflow as tf
 from edd_tf.arch import genotype as genotype_lib
 from edd_tf.nets import fused_blocks
 from edd_tf.nets import mixed_op
+from edd_tf.nets import batch_norm as batch_norm_lib
 from edd_tf.nets import ops as ops_lib
 from edd_tf.nets import partial_channel
 
@@ -298,7 +299,7 @@ class DartsSupernet(keras.Model):
     self.reduce_ops = check_edge_ops(reduce_ops, steps, 'reduce_ops')
     self.num_edges = len(darts_edges(steps))
     self.stem_conv = ops_lib.conv(stem_multiplier * channels, 3, name='stem_conv')
-    self.stem_bn = ops_lib.batch_norm(True, name='stem_bn')
+    self.stem_bn = batch_norm_lib.batch_norm(True, name='stem_bn')
     self.cells = []
     c, reduction_prev = channels, False
     reductions = (layers // 3, 2 * layers // 3)

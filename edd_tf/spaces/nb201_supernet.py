@@ -14,6 +14,7 @@ from keras import ops as K
 import tensorflow as tf
 
 from edd_tf.nets import mixed_op
+from edd_tf.nets import batch_norm as batch_norm_lib
 from edd_tf.nets import ops as ops_lib
 
 
@@ -74,7 +75,7 @@ class FusedNB201SearchCell(layers.Layer):
     # convs[k] = [(column, conv, bn), ...] for edge k (same weights as the
     # per-edge cell's ReLUConvBN ops).
     self.convs = [[(self.col[name], ops_lib.conv(channels, kernel, name=f'{name}_{i}_{j}'),
-                    ops_lib.batch_norm(False, name=f'{name}_bn_{i}_{j}'))
+                    batch_norm_lib.batch_norm(False, name=f'{name}_bn_{i}_{j}'))
                    for name, kernel in self.KERNELS.items() if name in self.col]
                   for i, j in space.edges]
     self.pool = layers.AveragePooling2D(3, strides=1, padding='same')
@@ -119,14 +120,14 @@ class NB201Supernet(keras.Model):
     self.space = space
     self.num_classes = num_classes
     self.stem_conv = ops_lib.conv(channels, 3)
-    self.stem_bn = ops_lib.batch_norm(True)
+    self.stem_bn = batch_norm_lib.batch_norm(True)
     self.blocks = []
     for stage, c in enumerate((channels, 2 * channels, 4 * channels)):
       if stage:
         self.blocks.append(ops_lib.ResNetBasicBlock(c, 2, name=f'reduce_{stage}'))
       for n in range(cells_per_stage):
         self.blocks.append(cell_cls(self.space, c, name=f'cell_{stage}_{n}'))
-    self.last_bn = ops_lib.batch_norm(True)
+    self.last_bn = batch_norm_lib.batch_norm(True)
     self.classifier = layers.Dense(num_classes, dtype='float32', name='classifier')
 
   def call(self, images, weights, indices=None, training=False):

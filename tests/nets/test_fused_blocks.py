@@ -12,6 +12,7 @@ import tensorflow as tf
 from edd_tf.arch import genotype
 from edd_tf.nets import fused_blocks
 from edd_tf.nets import mixed_op
+from edd_tf.nets import batch_norm as batch_norm_lib
 from edd_tf.nets import ops
 
 
@@ -74,8 +75,8 @@ def test_fused_path_applies_weight_as_bn_scale(name):
 
 
 def test_pointwise_bn_equals_conv_then_bn_with_gradients_and_stats():
-  conv_a, bn_a = ops.conv(6, 1), ops.batch_norm(False)
-  conv_b, bn_b = ops.conv(6, 1), ops.batch_norm(False)
+  conv_a, bn_a = ops.conv(6, 1), batch_norm_lib.batch_norm(False)
+  conv_b, bn_b = ops.conv(6, 1), batch_norm_lib.batch_norm(False)
   x = _x([4, 5, 5, 3])
   bn_a(conv_a(x))
   bn_b(conv_b(x))
