@@ -20,6 +20,7 @@ from absl import logging
 import keras
 import ml_collections
 import numpy as np
+import tensorflow as tf
 
 from edd_tf import methods as methods_lib
 from edd_tf import spaces
@@ -30,6 +31,7 @@ from edd_tf.core import checkpointing
 from edd_tf.core import distribute as distribute_lib
 from edd_tf.core import experiment_dir
 from edd_tf.core import loop
+from edd_tf.core import multi_step
 from edd_tf.core import optim
 from edd_tf.core import precision as precision_lib
 from edd_tf.core import summaries
@@ -90,7 +92,10 @@ def default_config():
       # Step metrics are read back to the host (progress, NaN guard) every N
       # steps: reading waits for the step, so on accelerators N > 1 keeps
       # steps queued back to back.
-      metrics_every_steps=10))
+      metrics_every_steps=10,
+      # Step pairs run per tf.function call (core/multi_step.py): same result
+      # as 1; saves the per-call overhead (WORKSPACE "Several steps per call").
+      steps_per_call=1))
   c.optim = ml_collections.ConfigDict(dict(
       # NB201 recipe (reference sect. 2.6): SGD nesterov, wd 5e-4 coupled to the
       # gradient, cosine 0.025 -> 0.001 per epoch, grad-norm clip 5.
@@ -115,6 +120,7 @@ EXPERIMENT_FIELDS = ('seed', 'space', 'method', 'model', 'data.name', 'data.sour
 # Fields that may change between a run and its resumption; any other change
 # makes the checkpoint a different experiment.
 RESUMABLE_CHANGES = ('search.epochs', 'search.log_every_steps', 'search.metrics_every_steps',
+                     'search.steps_per_call',
                      'search.eval_batch_size', 'benchmark.nb201_table', 'benchmark.nats_bench',
                      'data.path', 'data.data_dir', 'data.download', 'data.skip_bad_images',
                      'distribute', 'jit_compile')
@@ -144,6 +150,7 @@ def check_config(config):
   if config.schedule.expectation not in EXPECTATION_MODES:
     raise ValueError(f'unknown config.schedule.expectation {config.schedule.expectation!r}; '
                      f'allowed: {list(EXPECTATION_MODES)}')
+  multi_step.check_steps_per_call(config.search.get('steps_per_call', 1), 'search.steps_per_call')
   for field in ('epochs', 'batch_size', 'eval_batch_size', 'log_every_steps',
                 'metrics_every_steps'):
     if config.search[field] <= 0:
@@ -175,6 +182,7 @@ class SearchTask(loop.Task):
     info = arrays.info
     self.epochs = s.epochs
     self.global_batch_size = s.batch_size
+    self.steps_per_call = s.get('steps_per_call', 1)
     self.steps = min(data_lib.steps_per_epoch(self.train_arrays, s.batch_size),
                      data_lib.steps_per_epoch(self.val_arrays, s.batch_size))
     if self.steps == 0:
@@ -238,8 +246,13 @@ class SearchTask(loop.Task):
                                      epoch=epoch, start_step=start_step)
     val_ds = data_lib.make_dataset(self.val_arrays, b, training=True, seed=c.seed + 1,
                                    epoch=epoch, start_step=start_step)
-    d = self.searcher.distribute
-    return zip(d(train_ds.take(left)), d(val_ds.take(left))), self.steps
+    pairs = tf.data.Dataset.zip((train_ds.take(left), val_ds.take(left)))
+    return self.searcher.distribute(pairs), self.steps
+
+  step_metrics = ('loss', 'acc', 'val_loss', 'val_acc', 'arch_grad_norm')
+
+  def step_trace_key(self):
+    return self.update_arch
 
   def step(self, train_batch, val_batch):
     loss, acc, val_loss, val_acc, norm = self.searcher.pair_step(train_batch, val_batch,

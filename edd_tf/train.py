@@ -31,6 +31,7 @@ from edd_tf.core import checkpointing
 from edd_tf.core import distribute as distribute_lib
 from edd_tf.core import experiment_dir
 from edd_tf.core import loop
+from edd_tf.core import multi_step
 from edd_tf.core import optim
 from edd_tf.core import precision as precision_lib
 from edd_tf.core import workdir as workdir_lib
@@ -96,6 +97,9 @@ def default_config():
       # steps: reading waits for the step, so on accelerators N > 1 keeps
       # steps queued back to back.
       metrics_every_steps=10,
+      # Training steps run per tf.function call (core/multi_step.py): same
+      # result as 1 (WORKSPACE "Several steps per call").
+      steps_per_call=1,
   ))
   config.data = data.default_data_config()
   return config
@@ -121,6 +125,10 @@ def check_config(config):
   if t.lr_schedule not in optim.LR_SCHEDULES:
     raise ValueError(f'unknown config.train.lr_schedule {t.lr_schedule!r}; allowed: '
                      f'{list(optim.LR_SCHEDULES)}')
+  multi_step.check_steps_per_call(t.get('steps_per_call', 1), 'train.steps_per_call')
+  if t.get('steps_per_call', 1) > 1 and config.network == 'darts_imagenet':
+    raise ValueError('config.train.steps_per_call > 1 needs a known epoch length; ImageNet is '
+                     'streamed from tfds (unknown length): use config.train.steps_per_call=1')
   for field in ('epochs', 'batch_size', 'eval_every', 'metrics_every_steps'):
     if field not in t:
       continue
@@ -154,7 +162,7 @@ def check_config(config):
 EXPERIMENT_FIELDS = ('network', 'genotype', 'model', 'data.name', 'data.image_size')
 # Fields that may change between a run and its resumption.
 RESUMABLE_CHANGES = ('train.epochs', 'train.eval_every', 'train.eval_batch_size',
-                     'train.log_every_steps', 'train.metrics_every_steps', 'data.path',
+                     'train.log_every_steps', 'train.metrics_every_steps', 'train.steps_per_call', 'data.path',
                      'data.data_dir', 'data.download', 'data.skip_bad_images', 'distribute',
                      'allow_unfinished_search', 'jit_compile')
 
@@ -187,6 +195,7 @@ class TrainTask(loop.Task):
     t = config.train
     self.epochs = t.epochs
     self.global_batch_size = t.batch_size
+    self.steps_per_call = t.get('steps_per_call', 1)
     loop.check_data_and_batch(self.info.num_classes, t.batch_size, self.strategy,
                               batch_field='train.batch_size', kind='training run')
     keras.utils.set_random_seed(config.seed)
@@ -235,6 +244,8 @@ class TrainTask(loop.Task):
     ds = self.strategy.experimental_distribute_dataset(
         self.data.train_dataset(epoch, start_step))
     return ds, self.data.steps
+
+  step_metrics = ('loss', 'accuracy')
 
   def step(self, images, labels):
     loss, correct = self.train_step(images, labels)

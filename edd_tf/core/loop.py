@@ -34,6 +34,7 @@ from edd_tf.core import checkpointing
 from edd_tf.core import distribute as distribute_lib
 from edd_tf.core import errors
 from edd_tf.core import experiment_dir
+from edd_tf.core import multi_step
 
 CONFIG_FILE = experiment_dir.CONFIG_FILE
 CHECKPOINT_DIR = checkpointing.CHECKPOINT_DIR
@@ -80,7 +81,20 @@ class Task(abc.ABC):
 
   @abc.abstractmethod
   def step(self, *batch):
-    """One training step: {metric: scalar tensor} (running means are logged)."""
+    """One training step: {metric: scalar tensor} (running means are logged).
+
+    Traceable: with `steps_per_call` > 1 the loop runs it inside a
+    tf.while_loop (core/multi_step.py).
+    """
+
+  # Steps per tf.function call (config.search / config.train .steps_per_call).
+  steps_per_call = 1
+  # The metric names `step` returns (needed when steps_per_call > 1).
+  step_metrics = ()
+
+  def step_trace_key(self):
+    """The Python values `step` branches on this epoch (one trace each when K > 1)."""
+    return None
 
   @abc.abstractmethod
   def end_epoch(self, epoch, metrics, history):
@@ -276,6 +290,7 @@ class _EpochLoop:
     self.multi_worker = distribute_lib.num_workers(strategy) > 1
     self.metrics = _Metrics()
     self.seconds = 0.0
+    self.multi_step = None  # built on first use: one trace for the whole run
 
   def partial_state(self):
     self.metrics.read()
@@ -289,6 +304,29 @@ class _EpochLoop:
       return False
     return distribute_lib.any_worker(self.strategy, bool(interruption.requested))
 
+  def _step_values(self, batches, start, steps):
+    """Yields (step metrics, whether a tf.function call ends there) for each step.
+
+    With task.steps_per_call = K > 1, K steps run per call (core/multi_step.py)
+    and the loop may stop (preemption) only between calls; the last call of
+    an epoch runs the steps left.
+    """
+    k = self.task.steps_per_call
+    if k == 1:
+      for batch in batches:
+        yield self.task.step(*batch), True
+      return
+    if self.multi_step is None:
+      self.multi_step = multi_step.MultiStep(self.task.step, self.task.step_metrics)
+    iterator = iter(batches)
+    done = start
+    while done < steps:
+      n = min(k, steps - done)
+      rows = self.multi_step(iterator, n, self.task.step_trace_key())
+      done += n
+      for i, values in enumerate(rows):
+        yield values, i == n - 1
+
   def run_epoch(self, epoch, history, last_good, partial, interruption):
     """Runs epoch `epoch` (from a saved partial state); False if preempted."""
     task = self.task
@@ -299,8 +337,8 @@ class _EpochLoop:
     batches, steps = task.batches(epoch, start)
     started = time.time()
     last_log, last_log_step = started, start
-    for batch in batches:
-      self.metrics.add(task.step(*batch))
+    for values, call_ends in self._step_values(batches, start, steps):
+      self.metrics.add(values)
       n = self.metrics.steps
       last = n == steps
       if n % self.every == 0 or last:
@@ -325,7 +363,7 @@ class _EpochLoop:
             tf.summary.scalar(f'step/{key}', value)
           tf.summary.scalar('step/seconds_per_step', seconds)
           tf.summary.scalar('step/images_per_second', task.global_batch_size / seconds)
-      if not last and self._stop_requested(interruption, n):
+      if not last and call_ends and self._stop_requested(interruption, n):
         self.seconds += time.time() - started
         return False
     self.metrics.read()
