@@ -46,6 +46,9 @@ _COUNTS = flags.DEFINE_boolean('counts', True, 'Count FLOPs, bytes, kernels and 
 _XLA_COUNTS = flags.DEFINE_boolean(
     'xla_counts', False, 'Also compile the step with XLA (jit_compile) for this machine\'s device '
     'and count the kernels of its optimized HLO (takes minutes at the paper\'s size).')
+_PEAK = flags.DEFINE_boolean(
+    'peak', True, 'Measure this machine\'s fp32 matmul peak in the same process (a few seconds) '
+    'and report the step\'s achieved GFLOP/s as a fraction of it.')
 flags.mark_flags_as_required(['config'])
 
 
@@ -76,7 +79,7 @@ def main(argv):
   compare = [(spec, _override(base, spec)) for spec in _COMPARE.value]
   result = step_benchmark.measure(base, steps=_PAIRS.value, warmup=_WARMUP.value,
                                   compare=compare, counts=_COUNTS.value,
-                                  xla_counts=_XLA_COUNTS.value)
+                                  xla_counts=_XLA_COUNTS.value, peak=_PEAK.value)
   unit = 'step pair' if result['kind'] == 'search' else 'training step'
   seconds = result['seconds_per_step']
   print(f'config: {seconds:.3f} s per {unit}, {result["images_per_second"]:.1f} images/s '
@@ -89,6 +92,11 @@ def main(argv):
           f'{result["kernels_per_step"]} kernels, {result["trainable_params"]:,} trainable '
           f'parameters, {result["allreduce_bytes_per_step"] / 2**20:.1f} MiB all-reduced per '
           f'{unit}')
+  if 'fraction_of_peak' in result:
+    print(f'speed: {result["gflops_per_second"]:.1f} GFLOP/s achieved of a '
+          f'{result["machine_peak_gflops_fp32"]:.1f} GFLOP/s fp32 matmul peak '
+          f'({100 * result["fraction_of_peak"]:.1f}%); {result["cpu_kernels"]["set_by"]}: '
+          f'oneDNN {"on" if result["cpu_kernels"]["onednn_enabled"] else "off"}')
   if _XLA_COUNTS.value:
     print(f'XLA: {result["xla_kernels_per_step"]} kernels per {unit} in the optimized HLO')
   print(json.dumps(result))

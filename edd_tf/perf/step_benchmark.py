@@ -37,6 +37,8 @@ import tensorflow as tf
 
 from edd_tf.data import pipeline as data_lib
 from edd_tf.core import distribute as distribute_lib
+from edd_tf.core import kernels
+from edd_tf.core import multi_step
 from edd_tf.nets import finalnet
 from edd_tf.perf import profiling
 from edd_tf import search
@@ -85,6 +87,10 @@ class Subject:
   weight_variables: list
   arch_variables: list
   describe: dict
+  # config.{search,train}.steps_per_call: > 1 times core.multi_step calls over a
+  # repeated synthetic batch, as the loop runs them (seconds are per step).
+  steps_per_call: int = 1
+  call: object = None
 
 
 def _image_size(config):
@@ -128,9 +134,26 @@ def build_search(config, strategy):
                   cells_per_stage=m.cells_per_stage, layers=m.layers,
                   partial_channels=m.partial_channels, fused=bool(m.get('fused', False)),
                   softmax=config.softmax.kind, image_size=size)
-  return Subject('search', searcher.pair_step, (train_batch, val_batch, True), batch, 2 * batch,
-                 strategy, searcher.model, list(searcher.weight_variables),
-                 list(searcher.arch_variables), describe)
+  subject = Subject('search', searcher.pair_step, (train_batch, val_batch, True), batch,
+                    2 * batch, strategy, searcher.model, list(searcher.weight_variables),
+                    list(searcher.arch_variables), describe)
+  return _with_steps_per_call(
+      subject, config.search.get('steps_per_call', 1), searcher.distribute,
+      lambda tb, vb: dict(zip('abcde', searcher.pair_step(tb, vb, True))), 'abcde',
+      tuple(_random_batch(np.random.default_rng(0), batch, size, info.num_classes)
+            for _ in range(2)))
+
+
+def _with_steps_per_call(subject, k, distribute, step, keys, batches):
+  """Sets subject.call to K steps of `step` per core.multi_step call (K > 1)."""
+  subject.steps_per_call = k
+  if k > 1:
+    batch = subject.batch_size
+    ds = tf.data.Dataset.from_tensor_slices(batches).batch(batch, drop_remainder=True).repeat()
+    iterator = iter(distribute(ds))
+    calls = multi_step.MultiStep(step, keys)
+    subject.call = lambda: calls(iterator, k)
+  return subject
 
 
 def build_train(config, strategy):
@@ -150,8 +173,17 @@ def build_train(config, strategy):
                   channels=m.channels, layers=m.layers, cells_per_stage=m.cells_per_stage,
                   auxiliary_weight=m.auxiliary_weight, image_size=size,
                   inference_macs_per_image=finalnet.count_flops(model, (size, size, 3)))
-  return Subject('train', step, tuple(images), batch, batch, strategy, model,
-                 list(model.trainable_variables), [], describe)
+  subject = Subject('train', step, tuple(images), batch, batch, strategy, model,
+                    list(model.trainable_variables), [], describe)
+
+  def distribute(ds):
+    return ds if strategy.num_replicas_in_sync == 1 else (
+        strategy.experimental_distribute_dataset(ds))
+
+  return _with_steps_per_call(
+      subject, config.train.get('steps_per_call', 1), distribute,
+      lambda x, y: dict(zip('ab', step(x, y))), 'ab',
+      _random_batch(np.random.default_rng(0), batch, size, info.num_classes))
 
 
 def build(config, strategy=None):
@@ -163,7 +195,8 @@ def build(config, strategy=None):
 
 
 def _run(subject):
-  outputs = subject.step(*subject.args)
+  """Runs one call (one step, or steps_per_call steps) and waits for its outputs."""
+  outputs = subject.call() if subject.call is not None else subject.step(*subject.args)
   tf.nest.map_structure(lambda t: t.numpy() if hasattr(t, 'numpy') else t, outputs)
 
 
@@ -213,8 +246,33 @@ def time_steps(subjects, steps, warmup):
     for i, s in enumerate(subjects):
       start = time.perf_counter()
       _run(s)
-      times[i].append(time.perf_counter() - start)
+      times[i].append((time.perf_counter() - start) / s.steps_per_call)
   return times
+
+
+def measure_peak_gflops(seconds=3.0, n=2048, chain=4):
+  """The machine's fp32 matmul throughput in this process: the best of repeated calls.
+
+  A chain of `chain` n x n float32 matmuls per tf.function call (2 n^3 FLOPs
+  each), repeated for about `seconds`; the best call's rate is the peak the
+  step's achieved GFLOP/s are compared with (same process, same kernels,
+  same threads).
+  """
+  a = tf.random.stateless_normal([n, n], seed=[1, 2]) / n ** 0.5
+
+  @tf.function
+  def matmuls(x):
+    for _ in range(chain):
+      x = tf.linalg.matmul(x, a)
+    return tf.reduce_sum(x)
+
+  matmuls(a).numpy()  # trace + warm-up
+  best, end = 0.0, time.perf_counter() + seconds
+  while time.perf_counter() < end:
+    start = time.perf_counter()
+    matmuls(a).numpy()
+    best = max(best, 2.0 * n ** 3 * chain / (time.perf_counter() - start) / 1e9)
+  return round(best, 1)
 
 
 def current_rss_mb():
@@ -256,7 +314,7 @@ def device_peaks_mb(strategy):
 
 
 def measure(config, *, steps=10, warmup=2, compare=(), counts=True, xla_counts=False,
-            strategy=None):
+            strategy=None, peak=False):
   """Times (and counts) the step of `config`; the benchmark's JSON as a dict.
 
   Args:
@@ -269,6 +327,8 @@ def measure(config, *, steps=10, warmup=2, compare=(), counts=True, xla_counts=F
     xla_counts: also compile the step with XLA and count its kernels
       (`profiling.count_xla_kernels`; minutes at the paper's size).
     strategy: a tf.distribute strategy (default: from config.distribute).
+    peak: also measure the machine's fp32 matmul peak (`measure_peak_gflops`,
+      a few seconds) and the step's fraction of it.
 
   Returns:
     dict: timing (seconds_per_step, images_per_second and per replica;
@@ -323,11 +383,17 @@ def measure(config, *, steps=10, warmup=2, compare=(), counts=True, xla_counts=F
       **subject.describe,
       compare={name: round(float(np.median(t)), 4) for (name, _), t in zip(others, times[1:])},
       tensorflow=tf.__version__, cpus=os.cpu_count(), machine=platform.machine(),
-      onednn=os.environ.get('TF_ENABLE_ONEDNN_OPTS', 'unset'),
+      steps_per_call=subject.steps_per_call,
+      cpu_kernels=kernels.record(),
       load_average_start=[round(x, 2) for x in load_start],
       load_average_end=[round(x, 2) for x in load_end])
   if counts:
     result['gflops_per_second'] = round(counted['flops_per_step'] / seconds / 1e9, 2)
+  if peak:
+    result['machine_peak_gflops_fp32'] = measure_peak_gflops()
+    if counts:
+      result['fraction_of_peak'] = round(
+          result['gflops_per_second'] / result['machine_peak_gflops_fp32'], 3)
   if subject.kind == 'search':
     result.update(seconds_per_pair=result['seconds_per_step'], pairs_per_s=round(1 / seconds, 4),
                   mean_seconds_per_pair=result['mean_seconds_per_step'], pairs=len(times[0]))

@@ -163,3 +163,24 @@ def test_jit_compile_in_effect_reads_the_compiled_passes_inside_the_step():
   config.jit_compile = True
   result = step_benchmark.measure(config, steps=1, warmup=0, counts=False)
   assert result['jit_compile'] and result['jit_compile_in_effect']
+
+
+@pytest.mark.parametrize('kind', ['search', 'train'])
+def test_steps_per_call_runs_k_steps_per_timed_call(kind):
+  config = tiny_search_config() if kind == 'search' else tiny_train_config()
+  (config.search if kind == 'search' else config.train).steps_per_call = 3
+  subject = step_benchmark.build(config)
+  assert subject.steps_per_call == 3
+  rows = subject.call()
+  assert len(rows) == 3 and all(set(r) for r in rows)
+  result = step_benchmark.measure(config, steps=1, warmup=0, counts=False)
+  assert result['steps_per_call'] == 3 and result['seconds_per_step'] > 0
+
+
+def test_peak_and_cpu_kernels_are_reported():
+  result = step_benchmark.measure(tiny_train_config(), steps=1, warmup=0, peak=True)
+  assert result['machine_peak_gflops_fp32'] > 0
+  assert result['fraction_of_peak'] == pytest.approx(
+      result['gflops_per_second'] / result['machine_peak_gflops_fp32'], rel=1e-2, abs=1e-3)
+  assert set(result['cpu_kernels']) == {'TF_ENABLE_ONEDNN_OPTS', 'set_by', 'onednn_enabled',
+                                        'tensorflow_default'}
