@@ -19,13 +19,16 @@ AutoDL's DARTS-V1.py, both backward passes compute gradients for every leaf
 
 Not part of the project (torch is not a requirement): run it with a separate
 venv that has torch, see benchmarks/README.md. The last line printed is one
-JSON object with seconds_per_pair (median), pairs_per_s, torch, threads.
+JSON object with seconds_per_pair (median), pairs_per_s, peak_rss_mb
+(resource.getrusage ru_maxrss in MB, the whole process), params (weights +
+alphas; weight_params, arch_params), torch, threads, the load averages.
 """
 
 import argparse
 import json
 import os
 import platform
+import resource
 import statistics
 import time
 
@@ -202,6 +205,7 @@ def main():
     torch.set_num_threads(args.threads)
 
   torch.manual_seed(args.seed)
+  load_start = os.getloadavg()
   model = TinyNetworkDarts(args.channels, args.cells_per_stage, 10, args.skip_none)
   model.train()
   alphas = (1e-3 * torch.randn(len(edge_keys()), len(OP_NAMES))).requires_grad_(True)
@@ -227,9 +231,12 @@ def main():
       mean_seconds_per_pair=round(statistics.fmean(times), 4), pairs=len(times),
       batch_size=args.batch_size, channels=args.channels, cells_per_stage=args.cells_per_stage,
       skip_none=args.skip_none, lean_grads=args.lean_grads,
-      weight_params=sum(p.numel() for p in model.parameters()),
+      params=sum(p.numel() for p in model.parameters()) + alphas.numel(),
+      weight_params=sum(p.numel() for p in model.parameters()), arch_params=alphas.numel(),
+      peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
       torch=torch.__version__, threads=torch.get_num_threads(), cpus=os.cpu_count(),
-      machine=platform.machine())))
+      machine=platform.machine(), load_average_start=[round(x, 2) for x in load_start],
+      load_average_end=[round(x, 2) for x in os.getloadavg()])))
 
 
 if __name__ == '__main__':
