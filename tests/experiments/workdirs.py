@@ -13,6 +13,7 @@ import subprocess
 import sys
 
 import matplotlib.image
+from tests.helpers import set_fields
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2')
@@ -28,13 +29,7 @@ def make_config(**overrides):
        'search': {'epochs': 3, 'batch_size': 32, 'eval_examples': 32, 'log_every_steps': 50},
        'optim': {'arch': {'lr': 3e-4, 'grad_clip': 0.0}},
        'benchmark': {'nb201_table': ''}}
-  for key, value in overrides.items():
-    node = c
-    *path, last = key.split('.')
-    for p in path:
-      node = node[p]
-    node[last] = value
-  return c
+  return set_fields(c, overrides)
 
 
 def make_run(workdir, table, arch_index, grad_norm=True, done=None, **overrides):

@@ -9,6 +9,7 @@ import tensorflow as tf
 from edd_tf import search
 from edd_tf import train
 from edd_tf.final import genotypes
+from tests.helpers import set_fields
 
 # (method, space, extra overrides): tiny settings, real images from the sample.
 # The DARTS-family cases use the small RobustDARTS spaces (2-3 ops per edge):
@@ -36,13 +37,7 @@ def tiny_config(method, space, **overrides):
                   metrics_every_steps=1)  # progress after every step (tests interrupt there)
   c.optim.arch.lr = 3e-2
   c.benchmark.nb201_table = 'none'
-  for key, value in overrides.items():
-    node = c
-    *path, last = key.split('.')
-    for p in path:
-      node = node[p]
-    node[last] = value
-  return c
+  return set_fields(c, overrides)
 
 
 class _Interrupt(Exception):
