@@ -187,7 +187,7 @@ for row in rows:
       torch_rounds_seconds=[seconds(d) for d in torch],
       ours_rounds_peak_rss_mb=[d.get('peak_rss_mb') for d in ours],
       torch_rounds_peak_rss_mb=[d.get('peak_rss_mb') for d in torch],
-      ours_onednn=ours[0].get('onednn'), ours_tensorflow=ours[0].get('tensorflow'),
+      ours_cpu_kernels=ours[0].get('cpu_kernels'), ours_tensorflow=ours[0].get('tensorflow'),
       torch=torch[0].get('torch'), torch_threads=torch[0].get('threads'),
       ours_load_average_start=[d.get('load_average_start') for d in ours],
       torch_load_average_start=[d.get('load_average_start') for d in torch])

@@ -95,7 +95,9 @@ def main(argv):
   if 'fraction_of_peak' in result:
     print(f'speed: {result["gflops_per_second"]:.1f} GFLOP/s achieved of a '
           f'{result["machine_peak_gflops_fp32"]:.1f} GFLOP/s fp32 matmul peak '
-          f'({100 * result["fraction_of_peak"]:.1f}%); {result["cpu_kernels"]["set_by"]}: '
+          f'({100 * result["fraction_of_peak"]:.1f}%); {result["gbytes_per_second"]:.1f} GB/s '
+          f'moved (unfused) against {result["machine_stream_gbytes_per_second"]:.1f} GB/s '
+          f'streaming; {result["cpu_kernels"]["set_by"]}: '
           f'oneDNN {"on" if result["cpu_kernels"]["onednn_enabled"] else "off"}')
   if _XLA_COUNTS.value:
     print(f'XLA: {result["xla_kernels_per_step"]} kernels per {unit} in the optimized HLO')

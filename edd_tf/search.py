@@ -237,7 +237,8 @@ class SearchTask(loop.Task):
                                   lr_min=c.optim.weights.lr_min)
     self.searcher.w_opt.learning_rate.assign(self.lr)
     self.update_arch = epoch >= c.search.arch_warmup_epochs
-    return {'lr': self.lr, 'temperature': self.temperature}
+    return {'lr': self.lr, 'temperature': self.temperature,
+            **self.searcher.method.begin_epoch(epoch, self.epochs)}
 
   def batches(self, epoch, start_step=0):
     c, b = self.config, self.config.search.batch_size

@@ -69,6 +69,7 @@ class Searcher:
       # Architecture variables stay float32 under any dtype policy (tf-notes sect. 10).
       self.arch = {name: keras.Variable(value, name=name, autocast=False)
                    for name, value in self.method.init_arch(rng).items()}
+      self.method.build_state()
       self.temperature = tf.Variable(1.0, trainable=False, name='temperature')
       w, a = config.optim.weights, config.optim.arch
       self.w_opt = optim.sgd(w.lr, w.momentum, w.nesterov, self.weight_variables)

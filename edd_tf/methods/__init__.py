@@ -6,7 +6,9 @@ to METHODS and a config in configs/.
 """
 
 from edd_tf.methods import base
+from edd_tf.methods import beta_darts
 from edd_tf.methods import darts
+from edd_tf.methods import drnas
 from edd_tf.methods import gdas
 from edd_tf.methods import pc_darts
 from edd_tf.methods import second_order
@@ -16,6 +18,8 @@ Method = base.Method
 METHODS = {
     'darts': darts.Darts,
     'darts_2nd': second_order.SecondOrder,
+    'beta_darts': beta_darts.BetaDarts,
+    'drnas': drnas.DrNAS,
     'pc_darts': pc_darts.PCDarts,
     'gdas': gdas.Gdas,
 }

@@ -82,6 +82,21 @@ class Method:
     """Raises ValueError naming a config field this method cannot use."""
     check_softmax_config(config.softmax)
 
+  # ---- state of the method's own ------------------------------------------
+
+  def build_state(self):
+    """Creates the method's own tf.Variables (not architecture variables).
+
+    Called once by the searcher inside its strategy scope, before any step.
+    Values a method derives from the epoch (beta-DARTS' lambda) are set in
+    `begin_epoch`, so a resumed run recomputes them and nothing needs saving.
+    """
+
+  def begin_epoch(self, epoch, epochs):
+    """Sets per-epoch values (0-based epoch of `epochs`); returns {name: float} to log."""
+    del epoch, epochs
+    return {}
+
   # ---- variables ----------------------------------------------------------
 
   def arch_shapes(self):

@@ -313,6 +313,24 @@ def device_peaks_mb(strategy):
   return peaks
 
 
+def measure_peak_gbytes_per_second(seconds=2.0, mib=64):
+  """The machine's streaming bandwidth in this process: y = a + b on `mib`-MiB fp32 tensors.
+
+  Bytes moved as the step's counts count them (inputs + outputs: 3 x size);
+  the best call of about `seconds`.
+  """
+  n = mib * 2**20 // 4
+  a, b = tf.ones([n]), tf.fill([n], 2.0)
+  add = tf.function(lambda a, b: tf.reduce_sum(a + b))  # the sum reads the result once more
+  add(a, b).numpy()
+  best, end = 0.0, time.perf_counter() + seconds
+  while time.perf_counter() < end:
+    start = time.perf_counter()
+    add(a, b).numpy()
+    best = max(best, 4.0 * n * 4 / (time.perf_counter() - start) / 1e9)
+  return round(best, 1)
+
+
 def measure(config, *, steps=10, warmup=2, compare=(), counts=True, xla_counts=False,
             strategy=None, peak=False):
   """Times (and counts) the step of `config`; the benchmark's JSON as a dict.
@@ -391,9 +409,15 @@ def measure(config, *, steps=10, warmup=2, compare=(), counts=True, xla_counts=F
     result['gflops_per_second'] = round(counted['flops_per_step'] / seconds / 1e9, 2)
   if peak:
     result['machine_peak_gflops_fp32'] = measure_peak_gflops()
+    result['machine_stream_gbytes_per_second'] = measure_peak_gbytes_per_second()
     if counts:
       result['fraction_of_peak'] = round(
           result['gflops_per_second'] / result['machine_peak_gflops_fp32'], 3)
+      # Unfused bytes over the step's time against streaming bandwidth: near or
+      # above 1 means the step is bandwidth-bound (kernels re-read what L2 holds).
+      result['gbytes_per_second'] = round(counted['bytes_accessed_per_step'] / seconds / 1e9, 1)
+      result['fraction_of_stream_bandwidth'] = round(
+          result['gbytes_per_second'] / result['machine_stream_gbytes_per_second'], 3)
   if subject.kind == 'search':
     result.update(seconds_per_pair=result['seconds_per_step'], pairs_per_s=round(1 / seconds, 4),
                   mean_seconds_per_pair=result['mean_seconds_per_step'], pairs=len(times[0]))

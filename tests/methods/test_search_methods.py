@@ -24,6 +24,11 @@ CASES = {
                                        'search.arch_warmup_epochs': 1}),
     'gdas@nb201': ('gdas', 'nb201', {'model.fused': False, 'schedule.name': 'linear',
                                      'schedule.t0': 10.0, 'schedule.t_target': 0.1}),
+    # Rivals (issue 17), from their configs' method sections:
+    'beta_darts@nb201': ('beta_darts', 'nb201', {'beta_darts': {'lam_max': 50.0,
+                                                                'lam_epochs': 100}}),
+    'drnas@nb201': ('drnas', 'nb201', {'drnas': {'reg': 'l2', 'reg_scale': 1e-3},
+                                       'schedule.name': 'constant', 'schedule.t0': 1.0}),
 }
 
 

@@ -182,5 +182,8 @@ def test_peak_and_cpu_kernels_are_reported():
   assert result['machine_peak_gflops_fp32'] > 0
   assert result['fraction_of_peak'] == pytest.approx(
       result['gflops_per_second'] / result['machine_peak_gflops_fp32'], rel=1e-2, abs=1e-3)
+  assert result['machine_stream_gbytes_per_second'] > 0
+  assert result['fraction_of_stream_bandwidth'] == pytest.approx(
+      result['gbytes_per_second'] / result['machine_stream_gbytes_per_second'], rel=2e-2, abs=1e-3)
   assert set(result['cpu_kernels']) == {'TF_ENABLE_ONEDNN_OPTS', 'set_by', 'onednn_enabled',
                                         'tensorflow_default'}
