@@ -11,6 +11,7 @@ from edd_tf.methods import darts
 from edd_tf.methods import drnas
 from edd_tf.methods import gdas
 from edd_tf.methods import pc_darts
+from edd_tf.methods import sdarts
 from edd_tf.methods import second_order
 
 Method = base.Method
@@ -20,6 +21,7 @@ METHODS = {
     'darts_2nd': second_order.SecondOrder,
     'beta_darts': beta_darts.BetaDarts,
     'drnas': drnas.DrNAS,
+    'sdarts_rs': sdarts.SDartsRS,
     'pc_darts': pc_darts.PCDarts,
     'gdas': gdas.Gdas,
 }

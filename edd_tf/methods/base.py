@@ -126,6 +126,14 @@ class Method:
     return {k: tempered_softmax(arch[k], temperature, self.config.softmax)
             for k in self.space.arch_shapes()}, None
 
+  def weight_mixing(self, arch, temperature, seed):
+    """(weights, indices) of the weight step (no gradient flows to arch): `mixing` here.
+
+    A method that perturbs the weight step's mixing (SDARTS) overrides this;
+    the alpha step keeps `mixing`.
+    """
+    return self.mixing(arch, temperature, seed)
+
   def readout_weights(self, arch):
     """{space key: float[edges, ops]} the genotype is read from: softmax(alphas)."""
     return {k: np_softmax(arch[k]) for k in self.space.arch_shapes()}

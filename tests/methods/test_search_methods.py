@@ -29,6 +29,7 @@ CASES = {
                                                                 'lam_epochs': 100}}),
     'drnas@nb201': ('drnas', 'nb201', {'drnas': {'reg': 'l2', 'reg_scale': 1e-3},
                                        'schedule.name': 'constant', 'schedule.t0': 1.0}),
+    'sdarts_rs@nb201': ('sdarts_rs', 'nb201', {'sdarts_rs': {'eps_min': 0.03, 'eps_max': 0.3}}),
 }
 
 
