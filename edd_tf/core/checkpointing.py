@@ -177,10 +177,10 @@ class Checkpoints:
   delete again (the TF multi-worker custom-loop recipe).
   """
 
-  def __init__(self, items, optional, workdir, strategy, directory_name=CHECKPOINT_DIR):
+  def __init__(self, items, optional, workdir, strategy):
     self.checkpoint = tf.train.Checkpoint(**items)  # what must restore
     self.optional = optional                        # restored when present
-    self.directory = workdir / directory_name
+    self.directory = workdir / CHECKPOINT_DIR
     self.chief = distribute_lib.is_chief(strategy)
     self.scratch = None
     if not self.chief:

@@ -139,7 +139,8 @@ def build_search(config, strategy):
                     list(searcher.arch_variables), describe)
   return _with_steps_per_call(
       subject, config.search.get('steps_per_call', 1), searcher.distribute,
-      lambda tb, vb: dict(zip('abcde', searcher.pair_step(tb, vb, True))), 'abcde',
+      lambda tb, vb: dict(zip(search.SearchTask.step_metrics, searcher.pair_step(tb, vb, True))),
+      search.SearchTask.step_metrics,
       tuple(_random_batch(np.random.default_rng(0), batch, size, info.num_classes)
             for _ in range(2)))
 
@@ -182,7 +183,7 @@ def build_train(config, strategy):
 
   return _with_steps_per_call(
       subject, config.train.get('steps_per_call', 1), distribute,
-      lambda x, y: dict(zip('ab', step(x, y))), 'ab',
+      lambda x, y: dict(zip(('loss', 'correct'), step(x, y))), ('loss', 'correct'),
       _random_batch(np.random.default_rng(0), batch, size, info.num_classes))
 
 
