@@ -459,6 +459,43 @@ def parse_flags(argv):
     fail(f'{e} (--helpfull lists the flags)')
 
 
-def run(main):
-  """`app.run(main)` with one-line errors (see the module docstring)."""
-  app.run(functools.partial(_call_main, main), flags_parser=parse_flags)
+def overrides_as_set_flags(argv, name='config'):
+  """argv with every `--name.field=value` rewritten as `--set=field=value`.
+
+  For binaries whose --name flag is a plain file path (binaries.sweep), so the
+  override form every other binary takes works there too. `--name.field value`
+  takes the next argument unless it is a flag; a bare `--name.field` is 'true'
+  and `--noname.field` 'false'.
+  """
+  out, skip = [argv[0]], False
+  for i, arg in enumerate(argv[1:], 1):
+    if skip:
+      skip = False
+      continue
+    if arg == '--':
+      out.extend(argv[i:])
+      break
+    match = re.match(rf'^--?(no)?{re.escape(name)}\.([^=]+)(=(.*))?$', arg, re.DOTALL)
+    if not match:
+      out.append(arg)
+      continue
+    field, value = match.group(2), match.group(4)
+    if match.group(1):
+      value = 'false'
+    elif value is None:
+      following = argv[i + 1] if i + 1 < len(argv) else None
+      if following is not None and not following.startswith('-'):
+        value, skip = following, True
+      else:
+        value = 'true'
+    out.append(f'--set={field}={value}')
+  return out
+
+
+def run(main, rewrite_argv=None):
+  """`app.run(main)` with one-line errors (see the module docstring).
+
+  rewrite_argv: optional argv -> argv applied before the flags are parsed.
+  """
+  parser = parse_flags if rewrite_argv is None else (lambda argv: parse_flags(rewrite_argv(argv)))
+  app.run(functools.partial(_call_main, main), flags_parser=parser)

@@ -3,15 +3,15 @@ r"""Runs a grid of searches, one workdir each; survives being killed and rerun.
   python -m binaries.sweep --config=configs/nb201_cifar10_edd.py \
       --grid='seed=0,1,2;schedule.lam=0.06,0.12' --root=/tmp/edd/lam
   python -m binaries.sweep --config=configs/nb201_cifar10_edd.py \
-      --grid_file=configs/grids/table5.txt --set=data.source=tfds --root=/tmp/edd/table5
+      --grid_file=configs/grids/table5.txt --config.data.source=tfds --root=/tmp/edd/table5
   python -m binaries.report /tmp/edd/table5
 
 Each run is `python -m binaries.search --config=CONFIG --workdir=ROOT/<name>
 --config.<field>=<value> ...`, its output appended to ROOT/<name>/sweep.log.
 Rerun the same command after an interruption: finished runs are skipped,
-interrupted ones resume from their checkpoints. --set=field=value (repeatable)
-applies to every run. Grid syntax: edd_tf/experiments/grid.py. Exits 1 if any run failed,
-listing them.
+interrupted ones resume from their checkpoints. --config.field=value (or
+--set=field=value; repeatable) applies to every run. Grid syntax:
+edd_tf/experiments/grid.py. Exits 1 if any run failed, listing them.
 """
 
 from binaries import cli  # First: quiets TensorFlow's import-time notices.
@@ -32,7 +32,8 @@ _GRID = flags.DEFINE_string('grid', None, "Grid axes separated by ';', e.g. "
 _GRID_FILE = flags.DEFINE_string('grid_file', None, 'A grid file: one axis per line, # comments.')
 _ROOT = flags.DEFINE_string('root', None, 'Directory of the sweep: one workdir per run.')
 _PARALLEL = flags.DEFINE_integer('parallel', 1, 'Searches run at once.')
-_SET = flags.DEFINE_multi_string('set', [], 'field=value applied to every run (repeatable).')
+_SET = flags.DEFINE_multi_string('set', [], 'field=value applied to every run (repeatable); '
+                                 '--config.field=value is the same.')
 _DRY_RUN = flags.DEFINE_boolean('dry_run', False, 'Print the runs and their commands only.')
 flags.mark_flags_as_required(['root'])
 
@@ -87,4 +88,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  cli.run(main)
+  cli.run(main, rewrite_argv=cli.overrides_as_set_flags)

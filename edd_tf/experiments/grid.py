@@ -158,9 +158,9 @@ def parse_assignments(items):
   """{field: value} from 'field=value' strings (the binary's --set flags)."""
   out = {}
   for item in items:
-    key, value = _assignment(item, '--set')
+    key, value = _assignment(item, '--config.FIELD / --set')
     if key in out:
-      raise SweepError(f'--set gives {key!r} twice')
+      raise SweepError(f'{key!r} is set twice (--config.FIELD / --set)')
     out[key] = value
   return out
 

@@ -115,7 +115,7 @@ def plan_sweep(config, axes, fixed, root, check=None):
     for axis in axes:
       if not axis.bundle:
         grid.apply_overrides(base, {axis.key: axis.labels()[0]}, f'grid axis {axis.key!r}')
-    grid.apply_overrides(base, fixed, '--set')
+    grid.apply_overrides(base, fixed, '--config.FIELD / --set')
   per_axis = []
   for axis in axes:
     per_axis.append([(label, *_choice_overrides(axis, a, sections)) for label, a in axis.choices])
@@ -129,7 +129,7 @@ def plan_sweep(config, axes, fixed, root, check=None):
   for field in fixed:
     if field in owners:
       raise grid.SweepError(f'config field {field!r} is set by grid axis {owners[field]!r} and '
-                            f'by --set')
+                            f'by --config.FIELD / --set')
 
   runs = []
   for combo in itertools.product(*per_axis):

@@ -414,3 +414,13 @@ def test_check_config_flag_reads_the_file_from_argv(tmp_path):
     cli.check_config_flag('config', kind='train', argv=argv + ['--noconfig.train.epoch'])
   with pytest.raises(errors.ConfigError, match='is a training config'):
     cli.check_config_flag('config', kind='search', argv=argv)
+
+
+def test_config_overrides_become_set_flags_for_the_sweep():
+  argv = ['sweep', '--config=configs/quickstart.py', '--config.search.epochs=2',
+          '--config.data.source', 'sample', '--config.jit_compile', '--noconfig.model.fused',
+          '--root=/tmp/x', '--config.softmax.kind', '--dry_run']
+  assert cli.overrides_as_set_flags(argv) == [
+      'sweep', '--config=configs/quickstart.py', '--set=search.epochs=2',
+      '--set=data.source=sample', '--set=jit_compile=true', '--set=model.fused=false',
+      '--root=/tmp/x', '--set=softmax.kind=true', '--dry_run']

@@ -224,7 +224,7 @@ def test_bad_grids_exit_with_one_error_line_and_run_nothing(tmp_path, grid_text,
     ('softmax.s=0,100', {}, ['run softmax.s=100', 'exactly one of', 'bundle']),
     ('softmax=0,1', {}, ["'softmax'", 'section', 'bundle']),
     ('seed=zero', {}, ["'zero'", 'seed', 'int']),
-    ('seed=0', {'search.epohcs': '2'}, ["'search.epohcs' in --set", "'search.epochs'"]),
+    ('seed=0', {'search.epohcs': '2'}, ["'search.epohcs' in --config.FIELD / --set", "'search.epochs'"]),
     ('seed=0', {'seed': '1'}, ['seed', 'grid axis', '--set']),
     ('schedule.lam=0.1;sm=a{softmax.kind=plain}|b{schedule.lam=0.2}', {}, ['schedule.lam', 'both']),
     ('softmax=a{knd=plain}', {}, ["'softmax.knd'", "'softmax.kind'"]),
@@ -252,6 +252,18 @@ def test_bundles_set_fields_together_and_may_pick_the_config(tmp_path):
                            'softmax.st': '0', 'search.epochs': '2'}
   assert runs['method=q,seed=0,softmax=plain'].config == str(ROOT / 'configs' / 'quickstart.py')
   assert '--config.softmax.s=100' in sweep.command(plan, run)
+
+
+def test_the_sweep_takes_config_overrides_as_every_binary_does(tmp_path):
+  args = [a.replace('--set=', '--config.') for a in sweep_args(tmp_path / 'root', '--dry_run',
+                                                              grid_text='seed=0')]
+  proc = run(args)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  assert '--config.search.epochs=2' in proc.stdout and '--config.model.channels=4' in proc.stdout
+  proc = run(args + ['--config.search.epohcs=2'])
+  assert proc.returncode == 1
+  line = last_line(proc)
+  assert line.startswith('error:') and "'search.epohcs'" in line and "'search.epochs'" in line
 
 
 def test_failed_runs_are_listed_and_exit_nonzero(tmp_path):
