@@ -9,7 +9,12 @@ and skipped, saying why, when ../shared is absent.
 Pytest fixtures built on these live in `conftest.py`.
 """
 
+import os
 import pathlib
+import signal
+import subprocess
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -34,6 +39,29 @@ _SKIP_WITHOUT_SHARED = pytest.mark.skipif(
 def requires_shared(test):
   """Marks a cross-check against ../shared/data: `shared_data`, skipped without it."""
   return pytest.mark.shared_data(_SKIP_WITHOUT_SHARED(test))
+
+
+def sigterm_when_printed(args, marker, timeout=300):
+  """Runs `args` in ROOT, sends SIGTERM once its stdout shows `marker`; (returncode, stderr).
+
+  What a cloud scheduler does before preempting a binary (the progress bar
+  prints the marker, e.g. '1/8' for the first of 8 steps).
+  """
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2')
+  proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True)
+  seen = []
+  reader = threading.Thread(target=lambda: seen.extend(iter(lambda: proc.stdout.read(1), '')))
+  reader.start()
+  deadline = time.time() + timeout
+  while marker not in ''.join(seen):
+    assert proc.poll() is None and time.time() < deadline, proc.stderr.read()[-2000:]
+    time.sleep(0.01)
+  proc.send_signal(signal.SIGTERM)
+  stderr = proc.stderr.read()
+  proc.wait(timeout=120)
+  reader.join()
+  return proc.returncode, stderr
 
 
 def set_fields(config, overrides):

@@ -9,6 +9,8 @@ import sys
 
 import pytest
 
+from tests import helpers
+
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -83,29 +85,15 @@ print("served", len(files))
 
 def test_sigterm_saves_then_exits_143_and_the_rerun_resumes(tmp_path):
   """What a cloud scheduler does before preempting: SIGTERM, then the same command again."""
-  import signal  # pylint: disable=g-import-not-at-top
-  import threading  # pylint: disable=g-import-not-at-top
-  import time  # pylint: disable=g-import-not-at-top
   args = [sys.executable, '-m', 'binaries.search', '--config=configs/quickstart.py',
           f'--workdir={tmp_path}', '--config.data.train_examples=512',
           '--config.search.epochs=3', '--config.search.batch_size=32',
           '--config.search.eval_examples=64', '--config.model.channels=4',
           '--config.model.cells_per_stage=1', '--config.search.metrics_every_steps=1']
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2')
-  proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True)
-  seen = []
-  reader = threading.Thread(target=lambda: seen.extend(iter(lambda: proc.stdout.read(1), '')))
-  reader.start()
-  deadline = time.time() + 300
-  while '1/8' not in ''.join(seen):  # the progress bar shows epoch 1's first step
-    assert proc.poll() is None and time.time() < deadline, proc.stderr.read()[-2000:]
-    time.sleep(0.01)
-  proc.send_signal(signal.SIGTERM)
-  stderr = proc.stderr.read()
-  proc.wait(timeout=120)
-  reader.join()
-  assert proc.returncode == 143, stderr[-2000:]
+  # The progress bar shows epoch 1's first step.
+  returncode, stderr = helpers.sigterm_when_printed(args, '1/8')
+  assert returncode == 143, stderr[-2000:]
   last = stderr.strip().splitlines()[-1]
   # Mid-epoch (the last step of an epoch ends it normally; the next epoch stops at its step 1).
   assert re.match(r'preempted: SIGTERM received: saved epoch [123] at step [1-7] in ', last), last

@@ -11,17 +11,15 @@ import importlib
 import json
 import os
 import pathlib
-import signal
 import subprocess
 import sys
-import threading
-import time
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from edd_tf import methods
+from tests import helpers
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2')
@@ -73,23 +71,6 @@ def arch_values(workdir):
   return {n: reader.get_tensor(n) for n in names}
 
 
-def sigterm_after_first_step(args):
-  proc = subprocess.Popen(args, cwd=ROOT, env=ENV, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True)
-  seen = []
-  reader = threading.Thread(target=lambda: seen.extend(iter(lambda: proc.stdout.read(1), '')))
-  reader.start()
-  deadline = time.time() + 600
-  while '1/4' not in ''.join(seen):  # the progress bar shows the first of 4 steps
-    assert proc.poll() is None and time.time() < deadline, proc.stderr.read()[-2000:]
-    time.sleep(0.01)
-  proc.send_signal(signal.SIGTERM)
-  stderr = proc.stderr.read()
-  proc.wait(timeout=300)
-  reader.join()
-  return proc.returncode, stderr
-
-
 def test_every_rival_method_has_a_config():
   assert {c.method for c in RIVALS.values()} == set(methods.METHODS) - set(OWN_METHODS)
 
@@ -103,7 +84,9 @@ def test_config_searches_resumes_and_its_genotype_trains(tmp_path, name):
   found = json.loads((tmp_path / 'ref' / 'genotype.json').read_text())
   assert found['finished'] and found['method'] == RIVALS[name].method
 
-  code, stderr = sigterm_after_first_step(search_args(name, tmp_path / 'cut'))
+  # The progress bar shows the first of 4 steps.
+  code, stderr = helpers.sigterm_when_printed(search_args(name, tmp_path / 'cut'), '1/4',
+                                             timeout=600)
   assert code == 143, stderr[-3000:]
   again = subprocess.run(search_args(name, tmp_path / 'cut'), cwd=ROOT, env=ENV,
                          capture_output=True, text=True, timeout=900)
