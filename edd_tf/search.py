@@ -23,8 +23,10 @@ import numpy as np
 import tensorflow as tf
 
 from edd_tf import methods as methods_lib
+from edd_tf import procedures as procedures_lib
 from edd_tf import spaces
 from edd_tf.arch import schedules
+from edd_tf.bilevel import hessian as hessian_lib
 from edd_tf.bilevel import records
 from edd_tf.bilevel import searcher as searcher_lib
 from edd_tf.core import checkpointing
@@ -95,7 +97,15 @@ def default_config():
       metrics_every_steps=10,
       # Step pairs run per tf.function call (core/multi_step.py): same result
       # as 1; saves the per-call overhead (WORKSPACE "Several steps per call").
-      steps_per_call=1))
+      steps_per_call=1,
+      # The largest eigenvalue of the alpha Hessian of the validation loss
+      # (bilevel/hessian.py) after every N-th epoch and the last, into the
+      # history and TensorBoard; 0 = off. DARTS-ES needs it (2 in R-DARTS).
+      hessian_every_epochs=0))
+  # What the search does over time (edd_tf/procedures): 'none' runs every
+  # epoch and returns the last genotype; 'darts_es' stops early (R-DARTS).
+  # A procedure's own settings sit beside the name (see its config in configs/).
+  c.procedure = ml_collections.ConfigDict(dict(name='none'))
   c.optim = ml_collections.ConfigDict(dict(
       # NB201 recipe (reference sect. 2.6): SGD nesterov, wd 5e-4 coupled to the
       # gradient, cosine 0.025 -> 0.001 per epoch, grad-norm clip 5.
@@ -135,6 +145,7 @@ def check_config(config):
   space = spaces.get_space(config.space)
   method_cls = methods_lib.get_method_class(config.method)
   method_cls.check_config(config)
+  procedures_lib.get_procedure_class(config.procedure.name).check_config(config)
   space.check_model_config(config.model)
   if method_cls.hard_sampling and config.space == 'nb201' and config.model.get('fused', True):
     raise ValueError(f'config.method={config.method!r} runs only the sampled op, which the fused '
@@ -151,6 +162,10 @@ def check_config(config):
     raise ValueError(f'unknown config.schedule.expectation {config.schedule.expectation!r}; '
                      f'allowed: {list(EXPECTATION_MODES)}')
   multi_step.check_steps_per_call(config.search.get('steps_per_call', 1), 'search.steps_per_call')
+  every = config.search.get('hessian_every_epochs', 0)
+  if not isinstance(every, int) or every < 0:
+    raise ValueError(f'config.search.hessian_every_epochs must be an integer >= 0 (0 = off), '
+                     f'got {every!r}')
   for field in ('epochs', 'batch_size', 'eval_batch_size', 'log_every_steps',
                 'metrics_every_steps'):
     if config.search[field] <= 0:
@@ -200,6 +215,9 @@ class SearchTask(loop.Task):
     keras.utils.set_random_seed(config.seed)
     self.searcher = searcher_lib.Searcher(config, info.num_classes, info.image_size,
                                           self.strategy)
+    self.procedure = procedures_lib.build_procedure(config)
+    self.hessian_every = s.get('hessian_every_epochs', 0)
+    self.hessian = hessian_lib.ArchHessian(self.searcher) if self.hessian_every else None
     expectation = schedules.expectation_of_alphas(self.searcher.arch_numpy())
     self.schedule = schedules.build_schedule(config.schedule, expectation=expectation,
                                              num_epochs=s.epochs)
@@ -221,10 +239,26 @@ class SearchTask(loop.Task):
     return items
 
   def state_dict(self):
-    return {'schedule': self.schedule.state_dict()}
+    return {'schedule': self.schedule.state_dict(), 'procedure': self.procedure.state_dict()}
 
   def load_state_dict(self, state):
     self.schedule.load_state_dict(state['schedule'])
+    self.procedure.load_state_dict(state.get('procedure', {}))
+
+  # ---- the procedure's rollbacks (loop.Task) ------------------------------
+
+  @property
+  def epoch_checkpoints(self):
+    return self.procedure.epoch_checkpoints
+
+  def rollback_target(self, history):
+    return self.procedure.decide_rollback(history)
+
+  def carry_over(self):
+    return self.procedure.state_dict()
+
+  def after_rollback(self, carried):
+    self.procedure.load_state_dict(carried)
 
   def on_fresh_start(self):
     self.searcher.temperature.assign(self.schedule.initial_temperature())
@@ -236,17 +270,23 @@ class SearchTask(loop.Task):
     self.lr = optim.learning_rate(epoch, lr=c.optim.weights.lr, epochs=self.epochs,
                                   lr_min=c.optim.weights.lr_min)
     self.searcher.w_opt.learning_rate.assign(self.lr)
+    factor = self.procedure.weight_decay_factor()
+    self.searcher.weight_decay.assign(c.optim.weights.weight_decay * factor)
     self.update_arch = epoch >= c.search.arch_warmup_epochs
     return {'lr': self.lr, 'temperature': self.temperature,
             **self.searcher.method.begin_epoch(epoch, self.epochs)}
+
+  def _val_dataset(self, epoch, start_step=0):
+    c = self.config
+    return data_lib.make_dataset(self.val_arrays, c.search.batch_size, training=True,
+                                 seed=c.seed + 1, epoch=epoch, start_step=start_step)
 
   def batches(self, epoch, start_step=0):
     c, b = self.config, self.config.search.batch_size
     left = self.steps - start_step
     train_ds = data_lib.make_dataset(self.train_arrays, b, training=True, seed=c.seed,
                                      epoch=epoch, start_step=start_step)
-    val_ds = data_lib.make_dataset(self.val_arrays, b, training=True, seed=c.seed + 1,
-                                   epoch=epoch, start_step=start_step)
+    val_ds = self._val_dataset(epoch, start_step)
     pairs = tf.data.Dataset.zip((train_ds.take(left), val_ds.take(left)))
     return self.searcher.distribute(pairs), self.steps
 
@@ -262,7 +302,6 @@ class SearchTask(loop.Task):
             'arch_grad_norm': norm}
 
   def end_epoch(self, epoch, metrics, history):
-    del history
     searcher = self.searcher
     arch_values = searcher.arch_numpy()
     if not all(np.isfinite(v).all() for v in arch_values.values()):
@@ -281,12 +320,33 @@ class SearchTask(loop.Task):
         d_exp=getattr(self.schedule, 'd_exp', d_exp), entropy=entropy,
         entropy_tempered=entropy_tempered, lr=self.lr, arch_updated=self.update_arch,
         discrete_acc=discrete_acc, genotype=genotype, space=self.space, table=self.table)
+    if self.hessian is not None:
+      record[procedures_lib.EIGENVALUE] = self._max_eigenvalue(epoch)
+    record.update(self.procedure.end_epoch(epoch, record, history))
     searcher.temperature.assign(next_t)
     logging.info('epoch %d/%d t=%.3g H=%.3f train %.3f/%.3f val %.3f/%.3f discrete %.3f %s',
                  epoch + 1, self.epochs, self.temperature, entropy, metrics['loss'],
                  metrics['acc'], metrics['val_loss'], metrics['val_acc'], discrete_acc,
                  self.space.genotype_text(genotype))
     return record
+
+  def _max_eigenvalue(self, epoch):
+    """lambda_max of the alpha Hessian on the epoch's last validation batch, or None.
+
+    Measured after epochs e % hessian_every_epochs == 0 and the last one
+    (R-DARTS train_search.py 374), at the epoch's temperature, with the
+    method's mixing seeded by the epoch.
+    """
+    if epoch % self.hessian_every and epoch != self.epochs - 1:
+      return None
+    images, labels = next(iter(self._val_dataset(epoch, start_step=self.steps - 1)))
+    matrix = self.hessian(images, labels, seed=(self.config.seed, 1_000_003 + epoch))
+    value = hessian_lib.max_eigenvalue(matrix)
+    logging.info('epoch %d: largest alpha-Hessian eigenvalue %.4g', epoch + 1, value)
+    return value
+
+  def stopped(self, history):
+    return self.procedure.stopped(history)
 
   def progress_metrics(self, record):
     return dict(loss=record['train_loss'], acc=record['train_acc'], val_loss=record['val_loss'],
@@ -308,14 +368,19 @@ class SearchTask(loop.Task):
 
   def result(self, history, finished=None):
     if finished is None:
-      finished = len(history) >= self.epochs
-    genotype = history[-1]['genotype']
+      finished = len(history) >= self.epochs or self.stopped(history)
+    chosen = self.procedure.result_epoch(history)
+    genotype = history[chosen]['genotype']
     return {'space': self.config.space, 'method': self.config.method, 'genotype': genotype,
             'benchmark': records.benchmark_row(self.table, self.space,
                                                self.space.parse_genotype(genotype)),
             'epochs': len(history), 'finished': bool(finished),
+            # The 1-based epoch whose genotype this is (the last one unless a
+            # procedure chose another, e.g. DARTS-ES), and whether it stopped.
+            'genotype_epoch': chosen + 1, 'stopped_early': bool(self.stopped(history)),
             'search_seconds': float(sum(h.get('seconds', 0.0) for h in history)),
             'history': history, 'genotype_path': str(self.workdir / GENOTYPE_FILE),
+            **self.procedure.result_fields(history),
             # The architecture variables now (after the last epoch run here).
             'arch': {k: np.asarray(v).tolist() for k, v in self.searcher.arch_numpy().items()}}
 

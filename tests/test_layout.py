@@ -18,6 +18,7 @@ FLOORS = {
     'nets': 2, 'lookup': 2,         # ops, mixed ops, final networks; benchmark tables
     'spaces': 3, 'methods': 3,      # plug-ins: spaces with their supernets; methods
     'bilevel': 4, 'final': 4,       # the search's step pair; the found network's stage
+    'procedures': 4,                # what a search does over time (early stop, ...)
     'search': 5, 'train': 5,        # the two entry points
     'serving': 6, 'perf': 6, 'experiments': 6,
 }

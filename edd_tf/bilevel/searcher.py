@@ -71,6 +71,10 @@ class Searcher:
                    for name, value in self.method.init_arch(rng).items()}
       self.method.build_state()
       self.temperature = tf.Variable(1.0, trainable=False, name='temperature')
+      # The SGD step's coupled L2 (config.optim.weights.weight_decay unless a
+      # procedure raised it: DARTS-ADA); set per epoch, not checkpointed.
+      self.weight_decay = tf.Variable(float(config.optim.weights.weight_decay),
+                                      trainable=False, name='weight_decay')
       w, a = config.optim.weights, config.optim.arch
       self.w_opt = optim.sgd(w.lr, w.momentum, w.nesterov, self.weight_variables)
       self.a_opt = optim.adam(a.lr, a.beta1, a.beta2, self.arch_variables)
@@ -187,8 +191,9 @@ class Searcher:
   def _weight_step(self, images, labels, seed):
     grads, loss, correct = self._weight_gradients_fn(images, labels, seed)
     w = self.config.optim.weights
+    weight_decay = self.weight_decay.read_value() if w.weight_decay else 0.0
     optim.apply_gradients(self.w_opt, grads, self.weight_variables, grad_clip=w.grad_clip,
-                          weight_decay=w.weight_decay, loss_scale=self.w_loss_scale)
+                          weight_decay=weight_decay, loss_scale=self.w_loss_scale)
     return loss, correct
 
   def _arch_eval(self, train_batch, val_batch, seed):

@@ -21,6 +21,7 @@ import tensorflow as tf
 from edd_tf.core import distribute as distribute_lib
 from edd_tf.core import errors
 
+EPOCHS_DIR = 'epochs'
 CHECKPOINT_DIR = 'checkpoints'
 # What restoring a damaged checkpoint raises: truncated data -> IndexError
 # "Read less bytes than requested"; a flipped bit -> DataLossError "Checksum
@@ -177,7 +178,7 @@ class Checkpoints:
   delete again (the TF multi-worker custom-loop recipe).
   """
 
-  def __init__(self, items, optional, workdir, strategy):
+  def __init__(self, items, optional, workdir, strategy, keep_epochs=0):
     self.checkpoint = tf.train.Checkpoint(**items)  # what must restore
     self.optional = optional                        # restored when present
     self.directory = workdir / CHECKPOINT_DIR
@@ -188,12 +189,48 @@ class Checkpoints:
     saved = tf.train.Checkpoint(**items, **optional)
     self.manager = tf.train.CheckpointManager(
         saved, str(self.directory if self.chief else self.scratch), max_to_keep=2)
+    # The last `keep_epochs` epoch-end states, numbered by epoch, for rollbacks.
+    self.epochs = None
+    if keep_epochs:
+      if not self.chief:
+        raise ValueError('rolling back to an earlier epoch (DARTS-ADA) needs the epoch '
+                         'checkpoints on every worker; it is not supported with multi_worker')
+      self.epochs = tf.train.CheckpointManager(saved, str(self.directory / EPOCHS_DIR),
+                                               max_to_keep=keep_epochs)
 
   def restore(self):
     path = restore_latest(self.checkpoint, self.directory)
     if path and self.optional:
       tf.train.Checkpoint(**self.optional).restore(path).expect_partial()
     return path
+
+  def save_epoch(self, epoch):
+    """Keeps the state at the end of (1-based) `epoch` for `restore_epoch`."""
+    if self.epochs is not None:
+      self.epochs.save(checkpoint_number=epoch)
+
+  def restore_epoch(self, epoch):
+    """Restores the state kept at the end of (1-based) `epoch`; returns its path."""
+    path = f'{self.directory / EPOCHS_DIR}/ckpt-{epoch}'
+    if self.epochs is None or not os.path.exists(f'{path}.index'):
+      raise errors.CheckpointError(f'no checkpoint of epoch {epoch} is kept in '
+                                   f'{self.directory / EPOCHS_DIR} to roll back to')
+    status = self.checkpoint.restore(path)
+    status.assert_existing_objects_matched()
+    if self.optional:
+      tf.train.Checkpoint(**self.optional).restore(path).expect_partial()
+    return path
+
+  def drop_epochs_after(self, epoch):
+    """Forgets the kept epochs after `epoch` (their states were rolled back)."""
+    if self.epochs is None:
+      return
+    for path in list(self.epochs.checkpoints):
+      if _checkpoint_number(path) > epoch:
+        # The manager keeps listing them until the same epochs are saved again,
+        # which overwrites these names; only the files go now.
+        for f in pathlib.Path(path).parent.glob(pathlib.Path(path).name + '.*'):
+          f.unlink()
 
   def save(self, number):
     path = self.manager.save(checkpoint_number=number)

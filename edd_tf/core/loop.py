@@ -100,6 +100,32 @@ class Task(abc.ABC):
   def end_epoch(self, epoch, metrics, history):
     """The epoch's record (JSON-able dict) from its mean step metrics."""
 
+  def stopped(self, history):
+    """True when the run ends after `history` before `epochs` (early stopping)."""
+    del history
+    return False
+
+  # Epoch-end checkpoints kept besides the latest two, for `rollback_target`.
+  epoch_checkpoints = 0
+
+  def rollback_target(self, history):
+    """None, or the 0-based epoch whose end state the run returns to (DARTS-ADA).
+
+    Asked after each saved epoch. The loop restores that epoch's checkpoint
+    (variables and JSON state; `history` is cut back to it), hands back what
+    `carry_over()` returned before the restore to `after_rollback`, saves,
+    and continues with the next epoch.
+    """
+    del history
+    return None
+
+  def carry_over(self):
+    """What survives a rollback (e.g. a procedure's record of its decisions)."""
+    return None
+
+  def after_rollback(self, carried):
+    del carried
+
   def progress_metrics(self, record):
     """Metrics of a finished epoch for the progress callback."""
     return dict(record)
@@ -219,7 +245,8 @@ def run(task, workdir, *, progress=None, log_every_steps=50, metrics_every_steps
   epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False, name='epoch')
   state_var = tf.Variable('{}', dtype=tf.string, trainable=False, name='state')
   checkpoints = checkpointing.Checkpoints(dict(**task.checkpoint_items(), epoch=epoch_var, state=state_var),
-                             task.optional_checkpoint_items(), workdir, strategy)
+                             task.optional_checkpoint_items(), workdir, strategy,
+                             keep_epochs=task.epoch_checkpoints)
   history = []
   partial = None
   restored = checkpoints.restore()
@@ -246,10 +273,27 @@ def run(task, workdir, *, progress=None, log_every_steps=50, metrics_every_steps
     per_epoch = history[-1]['steps'] if history else done
     return checkpoints.save(epoch * per_epoch + done)
 
+  def roll_back(target):
+    """Back to the end of epoch `target`; returns the next epoch to run."""
+    carried = task.carry_over()
+    path = checkpoints.restore_epoch(target + 1)
+    state = json.loads(state_var.numpy().decode())
+    task.load_state_dict(state.get('task', state))
+    history[:] = state.get('history', [])
+    task.after_rollback(carried)
+    logging.info('rolled back to the end of epoch %d (%s)', target + 1, path)
+    save(target + 1)
+    checkpoints.drop_epochs_after(target + 1)
+    return target + 1
+
   try:
     with _Interruption() as interruption:
-      for epoch in range(start, task.epochs):
+      epoch, ran = start, False
+      while epoch < task.epochs:
+        if task.stopped(history):
+          break
         done = epoch_loop.run_epoch(epoch, history, restored, partial, interruption)
+        ran = True
         partial = None
         if not done:   # Preempted: save the step reached, then stop.
           path = save(epoch, epoch_loop.partial_state())
@@ -258,8 +302,10 @@ def run(task, workdir, *, progress=None, log_every_steps=50, metrics_every_steps
               f'{epoch_loop.metrics.steps}' + (f' in {path}' if path else '') +
               '; run the same command again to resume from there')
         restored = save(epoch + 1) or restored
+        checkpoints.save_epoch(epoch + 1)
         if chief:
-          task.write_outputs(history, finished=epoch + 1 >= task.epochs)
+          task.write_outputs(history,
+                             finished=epoch + 1 >= task.epochs or task.stopped(history))
         with writer.as_default(step=epoch + 1):
           for key, value in history[-1].get('scalars', {}).items():
             tf.summary.scalar(key, value)
@@ -268,9 +314,12 @@ def run(task, workdir, *, progress=None, log_every_steps=50, metrics_every_steps
         if progress is not None:
           progress(epoch, history[-1]['steps'], history[-1]['steps'],
                    task.progress_metrics(history[-1]))
+        target = task.rollback_target(history)
+        epoch = epoch + 1 if target is None else roll_back(target)
     if not history:
       raise ValueError(f'{task.kind}: nothing to run (0 epochs)')
-    if start >= task.epochs and chief:  # finished before this call: refresh the outputs
+    if not ran and chief:
+      # finished (or stopped early) before this call: refresh the outputs
       task.write_outputs(history, finished=True)
   finally:
     writer.close()

@@ -50,8 +50,8 @@ def learning_rate(epoch, *, lr, epochs, schedule='cosine', lr_min=0.0, gamma=0.9
 
 
 def coupled_l2(grads, variables, weight_decay):
-  """PyTorch's weight_decay: g + wd * w for every variable."""
-  if not weight_decay:
+  """PyTorch's weight_decay: g + wd * w for every variable (wd a number or a scalar tensor)."""
+  if isinstance(weight_decay, (int, float)) and not weight_decay:
     return list(grads)
   return [g + weight_decay * tf.cast(tf.convert_to_tensor(v), g.dtype)
           for g, v in zip(grads, variables)]

@@ -11,7 +11,8 @@ import tensorflow as tf
 
 # Per-epoch record fields written as scalars (search history entries).
 SCALARS = ('temperature', 'd_exp', 'entropy', 'entropy_tempered', 'lr', 'train_loss', 'train_acc',
-           'val_loss', 'val_acc', 'discrete_acc', 'arch_grad_norm')
+           'val_loss', 'val_acc', 'discrete_acc', 'arch_grad_norm', 'hessian_max_eigenvalue',
+           'es_local_average')
 
 
 def heatmap(matrix, scale=24):

@@ -1,0 +1,37 @@
+"""The search-procedure registry: `build_procedure(config)` for `config.procedure.name`.
+
+A procedure changes what a search does over time, orthogonally to the method
+(how a step mixes and updates): it sees every finished epoch, may stop the
+search and names the epoch whose genotype is the result. 'none' is the fixed
+number of identical epochs read out at the end; 'darts_es' stops early and
+'darts_ada' rolls back with a raised weight decay (R-DARTS). To add one, write its module
+(subclass `base.Procedure`), add one line here and a config in configs/.
+"""
+
+from edd_tf.procedures import adaptive_decay
+from edd_tf.procedures import base
+from edd_tf.procedures import early_stop
+
+Procedure = base.Procedure
+# The history field of the eigenvalue (search.hessian_every_epochs).
+EIGENVALUE = early_stop.EIGENVALUE
+
+PROCEDURES = {
+    'none': base.Procedure,
+    'darts_es': early_stop.DartsES,
+    'darts_ada': adaptive_decay.DartsADA,
+}
+
+
+def get_procedure_class(name):
+  if name not in PROCEDURES:
+    raise ValueError(f'unknown search procedure {name!r} (config.procedure.name); known: '
+                     f'{sorted(PROCEDURES)}')
+  return PROCEDURES[name]
+
+
+def build_procedure(config):
+  """The procedure of `config.procedure.name`, its config checked."""
+  cls = get_procedure_class(config.procedure.name)
+  cls.check_config(config)
+  return cls(config)
