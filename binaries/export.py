@@ -23,13 +23,17 @@ _EXPORT_DIR = flags.DEFINE_string('export_dir', None, 'SavedModel directory to w
 _OVERWRITE = flags.DEFINE_bool(
     'overwrite', False, 'Replace the export already in export_dir (refused if the directory '
     'holds anything but the files of an export).')
+_KERAS_MODEL = flags.DEFINE_bool(
+    'keras_model', False, 'Also write model.keras (the network for keras.saving.load_model; '
+    'it takes images normalised with metadata.json\'s mean/std).')
 flags.mark_flags_as_required(['workdir', 'export_dir'])
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
-  metadata = export.export(_WORKDIR.value, _EXPORT_DIR.value, overwrite=_OVERWRITE.value)
+  metadata = export.export(_WORKDIR.value, _EXPORT_DIR.value, overwrite=_OVERWRITE.value,
+                           keras_model=_KERAS_MODEL.value)
   print(f"exported {metadata['checkpoint']} to {_EXPORT_DIR.value} "
         f"(images uint8[batch, {metadata['image_size']}, {metadata['image_size']}, 3] or "
         f"image_bytes string[batch], {metadata['num_classes']} classes)")

@@ -8,7 +8,8 @@
   dataset.json    the DatasetInfo the model was trained for (for export);
   checkpoints/    model + optimizer + epoch counter after every epoch (keep 2);
   tb/             TensorBoard events (per-epoch scalars, params/FLOPs, genotype);
-  results.json    final test accuracy, params, FLOPs, ... (at the end).
+  results.json    final test accuracy, params, FLOPs, ... (at the end);
+  model.keras     the trained network, `keras.saving.load_model` rebuilds it (at the end).
 Rerunning the same command resumes after the last completed epoch.
 
 The pieces are the final/ package's: the genotype resolution
@@ -47,6 +48,8 @@ from edd_tf.nets import finalnet
 CONFIG_FILE = experiment_dir.CONFIG_FILE
 DATASET_FILE = models.DATASET_FILE
 RESULTS_FILE = models.RESULTS_FILE
+# The trained network as a Keras file (model.save / keras.saving.load_model).
+KERAS_MODEL_FILE = 'model.keras'
 CHECKPOINT_DIR = loop.CHECKPOINT_DIR
 TB_DIR = loop.TB_DIR
 
@@ -285,7 +288,15 @@ class TrainTask(loop.Task):
 
   def write_outputs(self, history, finished):
     if finished:
+      self.save_keras_model()
       workdir_lib.write_json(self.workdir / RESULTS_FILE, self.result(history))
+
+  def save_keras_model(self):
+    """The trained network as a Keras file (`keras.saving.load_model` rebuilds it)."""
+    path = self.workdir / KERAS_MODEL_FILE
+    partial = path.with_name(path.name + '.partial.keras')  # load_model wants the suffix
+    self.model.save(partial)
+    partial.replace(path)
 
   def result(self, history):
     last = history[-1]
@@ -294,6 +305,7 @@ class TrainTask(loop.Task):
     config = self.config
     return dict(
         network=config.network, genotype=genotypes.genotype_to_json(self.genotype),
+        keras_model=str(self.workdir / KERAS_MODEL_FILE),
         genotype_source=str(config.genotype) if isinstance(config.genotype, str) else None,
         data=self.data.describe(), epochs=len(history),
         test_accuracy=last['test_accuracy'], test_loss=last['test_loss'],

@@ -153,6 +153,16 @@ def test_writes_results_config_and_checkpoint(trained):
   assert read_checkpoint(workdir).get_tensor('epoch/.ATTRIBUTES/VARIABLE_VALUE') == 1
 
 
+def test_writes_the_trained_network_as_a_keras_file(trained):
+  workdir, results, _ = trained
+  assert results['keras_model'] == str(workdir / 'model.keras')
+  loaded = keras.saving.load_model(workdir / 'model.keras')
+  restored, *_ = models.load_workdir_model(workdir)
+  x = tf.random.stateless_normal([2, 32, 32, 3], seed=[3, 4])
+  np.testing.assert_array_equal(loaded(x, training=False).numpy(),
+                                restored(x, training=False).numpy())
+
+
 def test_checkpoint_restores_every_weight(trained):
   workdir, _, _ = trained
   keras.utils.set_random_seed(1)

@@ -27,7 +27,16 @@ import tensorflow as tf
 
 from edd_tf.arch import genotype as genotype_lib
 from edd_tf.nets import batch_norm as batch_norm_lib
+from edd_tf.nets import final_cells
 from edd_tf.nets import ops as ops_lib
+
+# The cells live in final_cells.py; these names stay importable from here.
+drop_path = final_cells.drop_path
+ConvBN = final_cells.ConvBN
+NB201Cell = final_cells.NB201Cell
+DartsCell = final_cells.DartsCell
+AuxiliaryHead = final_cells.AuxiliaryHead
+_fold = final_cells._fold  # pylint: disable=protected-access
 
 # network -> the genotype family it takes (spaces.Space.family).
 NETWORK_FAMILY = {'nb201': 'nb201', 'darts_cifar': 'darts', 'darts_imagenet': 'darts'}
@@ -39,136 +48,18 @@ DARTS_CELL_OPS = genotype_lib.DARTS_OPS + ('sep_conv_7x7', 'conv_7x1_1x7', 'nois
 DEFAULT_LAYERS = {'darts_cifar': 20, 'darts_imagenet': 14}
 
 
-def drop_path(x, rate, seed):
-  """DARTS drop path: zero whole samples with probability `rate`, rescale the rest.
-
-  ``x / keep_prob * Bernoulli(keep_prob)`` per sample (quark0/darts utils.py).
-
-  Args:
-    x: float[B, H, W, C].
-    rate: float32 scalar drop probability in [0, 1].
-    seed: int32/int64[2] seed of the stateless random draw.
-
-  Returns:
-    float[B, H, W, C].
-  """
-  keep = 1.0 - tf.cast(rate, tf.float32)
-  u = tf.random.stateless_uniform(tf.stack([tf.shape(x)[0], 1, 1, 1]), seed, dtype=tf.float32)
-  scale = tf.math.divide_no_nan(tf.cast(u < keep, tf.float32), keep)
-  return x * tf.cast(scale, x.dtype)
-
-
-def _fold(seed, index):
-  return None if seed is None else tf.random.experimental.stateless_fold_in(seed, index)
-
-
-class ConvBN(ops_lib.LazyLayer):
-  """Bias-free k x k conv (PyTorch symmetric padding (k-1)/2) + affine BN."""
-
-  def __init__(self, channels, kernel, stride=1, **kwargs):
-    super().__init__(**kwargs)
-    self.pad = (kernel - 1) // 2 if stride > 1 else 0
-    self.conv = ops_lib.conv(channels, kernel, stride, padding='valid' if stride > 1 else 'same')
-    self.bn = batch_norm_lib.batch_norm(True)
-
-  def call(self, x, training=False):
-    return self.bn(self.conv(ops_lib.pad_symmetric(x, self.pad)), training=training)
-
-
-class NB201Cell(ops_lib.LazyLayer):
-  """AutoDL ``InferCell``: node i = sum_{j<i} op_ij(node_j); output node 3.
-
-  'none' edges are not built (they add zeros); a node whose edges are all
-  'none' is zero.
-  """
-
-  def __init__(self, op_names, channels, **kwargs):
-    super().__init__(**kwargs)
-    self.edges = [(i, j) for (i, j), name in zip(genotype_lib.NB201_EDGES, op_names)
-                  if name != 'none']
-    self.edge_ops = [ops_lib.build_op(name, channels, 1, affine=True)
-                     for name in op_names if name != 'none']
-
-  def call(self, x, training=False):
-    nodes = [x]
-    for node in range(1, genotype_lib.NB201_NODES):
-      terms = [op(nodes[j], training=training)
-               for (i, j), op in zip(self.edges, self.edge_ops) if i == node]
-      if not terms:
-        nodes.append(K.zeros_like(x))
-      else:
-        out = terms[0]
-        for t in terms[1:]:
-          out = out + t
-        nodes.append(out)
-    return nodes[-1]
-
-
-class DartsCell(ops_lib.LazyLayer):
-  """quark0/darts model.py ``Cell`` (evaluation cell, affine BN).
-
-  Preprocess s0 with FactorizedReduce if the previous cell reduced, else
-  ReLUConvBN 1x1; s1 with ReLUConvBN 1x1. Node k = op_a(h_a) + op_b(h_b);
-  edges from the two inputs of a reduction cell have stride 2. Output: the
-  concatenation of the `concat` states along channels. In training, drop path
-  is applied to every op that is not an Identity.
-  """
-
-  def __init__(self, pairs, concat, channels, reduction, reduction_prev, **kwargs):
-    super().__init__(**kwargs)
-    if reduction_prev:
-      self.preprocess0 = ops_lib.FactorizedReduce(channels, affine=True)
-    else:
-      self.preprocess0 = ops_lib.ReLUConvBN(channels, 1, 1, affine=True)
-    self.preprocess1 = ops_lib.ReLUConvBN(channels, 1, 1, affine=True)
-    self.indices = [int(index) for _, index in pairs]
-    self.concat = [int(c) for c in concat]
-    self.edge_ops = [ops_lib.build_op(name, channels, 2 if reduction and index < 2 else 1, True)
-                     for name, index in pairs]
-
-  def call(self, s0, s1, drop_rate=None, seed=None, training=False):
-    states = [self.preprocess0(s0, training=training), self.preprocess1(s1, training=training)]
-    for step in range(len(self.edge_ops) // 2):
-      node = None
-      for k in (2 * step, 2 * step + 1):
-        op = self.edge_ops[k]
-        h = op(states[self.indices[k]], training=training)
-        if training and drop_rate is not None and not isinstance(op, ops_lib.Identity):
-          h = drop_path(h, drop_rate, _fold(seed, k))
-        node = h if node is None else node + h
-      states.append(node)
-    return K.concatenate([states[i] for i in self.concat], axis=-1)
-
-
-class AuxiliaryHead(ops_lib.LazyLayer):
-  """DARTS auxiliary head (model.py AuxiliaryHeadCIFAR / AuxiliaryHeadImageNet).
-
-  ReLU, AvgPool 5x5 (stride 3 CIFAR on 8x8 -> 2x2; stride 2 ImageNet on 7x7 ->
-  2x2), 1x1 conv 128 + BN + ReLU, 2x2 conv 768 (+ BN on CIFAR only; DARTS'
-  ImageNet head omits it), ReLU, flatten, Dense. Needs the spatial size to
-  end at 1x1, as in the reference.
-  """
-
-  def __init__(self, num_classes, pool_stride, bn_last, **kwargs):
-    super().__init__(**kwargs)
-    self.pool = layers.AveragePooling2D(5, strides=pool_stride, padding='valid')
-    self.conv_1 = ops_lib.conv(128, 1)
-    self.bn_1 = batch_norm_lib.batch_norm(True)
-    self.conv_2 = ops_lib.conv(768, 2, padding='valid')
-    self.bn_2 = batch_norm_lib.batch_norm(True) if bn_last else None
-    self.flatten = layers.Flatten()
-    self.classifier = layers.Dense(num_classes, dtype='float32')
-
-  def call(self, x, training=False):
-    x = K.relu(self.bn_1(self.conv_1(self.pool(K.relu(x))), training=training))
-    x = self.conv_2(x)
-    if self.bn_2 is not None:
-      x = self.bn_2(x, training=training)
-    return self.classifier(self.flatten(K.relu(x)))
+PACKAGE = 'edd_tf'  # keras.saving registration: 'edd_tf>NB201Network', 'edd_tf>DartsNetwork'
 
 
 class FinalNetwork(keras.Model):
-  """Base class: the drop-path rate, randomness and the aux/no-aux call contract."""
+  """Base class: the drop-path rate, randomness, the aux/no-aux call contract, saving.
+
+  A network is a Keras model you can keep: `get_config()` holds what its
+  constructor takes (the genotype as a string), so `model.save('x.keras')`
+  and `keras.saving.load_model('x.keras')` rebuild the same layers and load
+  the weights (the sub-layers build on their first call, so loading runs
+  one forward on zeros of the saved input shape first: `build_from_config`).
+  """
 
   def __init__(self, network, arch, num_classes, **kwargs):
     super().__init__(**kwargs)
@@ -183,11 +74,31 @@ class FinalNetwork(keras.Model):
   def build(self, input_shape=None):
     del input_shape  # sub-layers build on their first call (see ops.LazyLayer)
 
+  def get_build_config(self):
+    shape = getattr(self, '_edd_input_shape', None)
+    if not shape:
+      return {}
+    # Whether the auxiliary head has weights (it runs only when asked).
+    aux = self.auxiliary_head is not None and bool(self.auxiliary_head.weights)
+    return {'input_shape': shape, 'with_aux': aux}
+
+  def build_from_config(self, config):
+    """Creates every variable (one inference-mode call on zeros), as `load_model` needs."""
+    shape = config.get('input_shape')
+    if shape:
+      self(tf.zeros([1] + list(shape[1:]), tf.float32), training=False,
+           with_aux=bool(config.get('with_aux')))
+
+  def compute_output_shape(self, input_shape):
+    return (input_shape[0], self.num_classes)
+
   def call(self, images, training=False, with_aux=False):
     """images: float32[B, H, W, 3] -> float32 logits [B, num_classes].
 
     With ``with_aux=True`` returns (logits, aux_logits); use `call_with_aux`.
     """
+    if getattr(self, '_edd_input_shape', None) is None:
+      self._edd_input_shape = [None] + [int(d) for d in images.shape[1:]]
     if with_aux and self.auxiliary_head is None:
       raise ValueError(f'this {self.network} network has no auxiliary head; build it with '
                        'auxiliary=True')
@@ -209,11 +120,13 @@ class FinalNetwork(keras.Model):
     raise NotImplementedError
 
 
+@keras.saving.register_keras_serializable(package=PACKAGE)
 class NB201Network(FinalNetwork):
   """AutoDL ``TinyNetwork`` (cell_infers/tiny_network.py), reference sect. 2.3."""
 
   def __init__(self, arch, num_classes, channels, cells_per_stage, **kwargs):
     super().__init__('nb201', arch, num_classes, **kwargs)
+    self.channels, self.cells_per_stage = channels, cells_per_stage
     op_names = genotype_lib.parse_nb201(arch)
     self.stem = ConvBN(channels, 3, name='stem')
     self.blocks = []
@@ -225,6 +138,10 @@ class NB201Network(FinalNetwork):
     self.last_bn = batch_norm_lib.batch_norm(True)
     self.classifier = layers.Dense(num_classes, dtype='float32', name='classifier')
 
+  def get_config(self):
+    return {**super().get_config(), 'arch': self.arch, 'num_classes': self.num_classes,
+            'channels': self.channels, 'cells_per_stage': self.cells_per_stage}
+
   def forward(self, images, training, with_aux):
     x = self.stem(images, training=training)
     for block in self.blocks:
@@ -233,6 +150,7 @@ class NB201Network(FinalNetwork):
     return self.classifier(K.mean(x, axis=(1, 2))), None
 
 
+@keras.saving.register_keras_serializable(package=PACKAGE)
 class DartsNetwork(FinalNetwork):
   """quark0/darts ``NetworkCIFAR`` / ``NetworkImageNet`` (reference 3.7, 3.8).
 
@@ -245,8 +163,12 @@ class DartsNetwork(FinalNetwork):
   """
 
   def __init__(self, network, genotype, num_classes, channels, num_layers, auxiliary, **kwargs):
+    if isinstance(genotype, (str, dict)):   # from get_config (a saved model)
+      genotype = genotype_lib.genotype_from_dict(
+          json.loads(genotype) if isinstance(genotype, str) else genotype)
     super().__init__(network, json.dumps(genotype_lib.genotype_to_dict(genotype)), num_classes,
                      **kwargs)
+    self.channels, self.num_layers, self.auxiliary = channels, num_layers, auxiliary
     imagenet = network == 'darts_imagenet'
     if imagenet:
       self.stem0 = [ConvBN(channels // 2, 3, 2, name='stem0_a'),
@@ -271,6 +193,11 @@ class DartsNetwork(FinalNetwork):
       self.auxiliary_head = AuxiliaryHead(num_classes, pool_stride=2 if imagenet else 3,
                                           bn_last=not imagenet, name='auxiliary_head')
     self.classifier = layers.Dense(num_classes, dtype='float32', name='classifier')
+
+  def get_config(self):
+    return {**super().get_config(), 'network': self.network, 'genotype': self.arch,
+            'num_classes': self.num_classes, 'channels': self.channels,
+            'num_layers': self.num_layers, 'auxiliary': self.auxiliary}
 
   def forward(self, images, training, with_aux):
     s0 = images

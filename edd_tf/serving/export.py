@@ -51,8 +51,9 @@ METADATA_FILE = 'metadata.json'
 RESIZE_METHOD = 'bilinear, antialias=True, rounded and clipped to uint8; same-size images unchanged'
 # What an export directory holds (tf.saved_model.save's files and ours):
 # overwrite=True replaces a directory that holds nothing else.
+KERAS_FILE = 'model.keras'  # with keras_model=True: the network as a Keras file
 EXPORT_ENTRIES = ('saved_model.pb', 'fingerprint.pb', 'variables', 'assets', LABELS_FILE,
-                  METADATA_FILE)
+                  METADATA_FILE, KERAS_FILE)
 
 
 def _after(check, tensor):
@@ -230,7 +231,7 @@ def check_export_dir(export_dir, overwrite=False):
   return path
 
 
-def export(workdir, export_dir, overwrite=False):
+def export(workdir, export_dir, overwrite=False, keras_model=False):
   """Writes the SavedModel of a training workdir's latest checkpoint.
 
   Nothing is written before `export_dir` has been checked
@@ -243,6 +244,9 @@ def export(workdir, export_dir, overwrite=False):
     export_dir: the SavedModel directory to create (e.g. `models/net/1` for
       TF Serving's versioned layout).
     overwrite: replace the export already in `export_dir`.
+    keras_model: also write `model.keras` (the checkpoint's network for
+      `keras.saving.load_model`; it takes normalised images, see metadata's
+      mean/std).
 
   Returns:
     The metadata dict written to export_dir/metadata.json.
@@ -267,6 +271,8 @@ def export(workdir, export_dir, overwrite=False):
       old.unlink()
   tf.saved_model.save(module, str(export_dir), signatures=signatures)
 
+  if keras_model:
+    model.save(export_dir / KERAS_FILE)
   class_names = list(info.class_names) or [str(i) for i in range(info.num_classes)]
   (export_dir / LABELS_FILE).write_text('\n'.join(class_names) + '\n')
   metadata = dict(
@@ -275,7 +281,7 @@ def export(workdir, export_dir, overwrite=False):
       mean=list(info.mean), std=list(info.std), dataset=info.name,
       network=config.network, genotype=genotypes.genotype_text(
           genotypes.resolve_genotype(config.genotype, config.network)),
-      checkpoint=str(checkpoint))
+      checkpoint=str(checkpoint), keras_model=KERAS_FILE if keras_model else None)
   results_path = pathlib.Path(workdir) / models.RESULTS_FILE
   if results_path.is_file():
     with open(results_path) as f:

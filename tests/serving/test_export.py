@@ -311,3 +311,18 @@ def test_empty_batch_is_rejected_by_both_signatures(loaded):
     loaded.signatures['serving_default'](images=tf.zeros([32, 32, 3], tf.uint8))
   out = loaded.signatures['serving_default'](images=tf.zeros([1, 32, 32, 3], tf.uint8))
   assert out['probabilities'].shape == (1, 10)
+
+
+def test_keras_model_beside_the_saved_model_agrees_with_it(workdir, images, tmp_path):
+  import keras  # pylint: disable=g-import-not-at-top
+  path = tmp_path / 'with_keras'
+  metadata = export.export(workdir, path, keras_model=True)
+  assert metadata['keras_model'] == 'model.keras'
+  net = keras.saving.load_model(path / 'model.keras')
+  normalised = (images.astype(np.float32) / 255.0 - np.array(metadata['mean'], np.float32)) / (
+      np.array(metadata['std'], np.float32))
+  probs = tf.nn.softmax(net(normalised, training=False)).numpy()
+  served = tf.saved_model.load(str(path)).signatures['serving_default'](
+      images=tf.constant(images, tf.uint8))['probabilities'].numpy()
+  np.testing.assert_allclose(probs, served, atol=1e-5)
+  assert json.loads((path / 'metadata.json').read_text())['keras_model'] == 'model.keras'
