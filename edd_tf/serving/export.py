@@ -41,6 +41,7 @@ from edd_tf.core import errors
 from edd_tf.core import workdir as workdir_lib
 from edd_tf.final import genotypes
 from edd_tf.final import models
+from edd_tf.serving import tflite as tflite_lib
 
 SIGNATURE = 'serving_default'
 INPUT_NAME = 'images'
@@ -53,7 +54,7 @@ RESIZE_METHOD = 'bilinear, antialias=True, rounded and clipped to uint8; same-si
 # overwrite=True replaces a directory that holds nothing else.
 KERAS_FILE = 'model.keras'  # with keras_model=True: the network as a Keras file
 EXPORT_ENTRIES = ('saved_model.pb', 'fingerprint.pb', 'variables', 'assets', LABELS_FILE,
-                  METADATA_FILE, KERAS_FILE)
+                  METADATA_FILE, KERAS_FILE, tflite_lib.FILE)
 
 
 def _after(check, tensor):
@@ -231,7 +232,8 @@ def check_export_dir(export_dir, overwrite=False):
   return path
 
 
-def export(workdir, export_dir, overwrite=False, keras_model=False):
+def export(workdir, export_dir, overwrite=False, keras_model=False, tflite=None,
+           tflite_images=32):
   """Writes the SavedModel of a training workdir's latest checkpoint.
 
   Nothing is written before `export_dir` has been checked
@@ -247,6 +249,11 @@ def export(workdir, export_dir, overwrite=False, keras_model=False):
     keras_model: also write `model.keras` (the checkpoint's network for
       `keras.saving.load_model`; it takes normalised images, see metadata's
       mean/std).
+    tflite: None, or a mode of `tflite.MODES` ('float32', 'dynamic',
+      'int8'): also write `model.tflite` (uint8 images in, probabilities
+      out), checked in a fresh interpreter process on `tflite_images`
+      training images (int8 is calibrated on them); its size and agreement
+      with the network go to metadata.json's 'tflite'.
 
   Returns:
     The metadata dict written to export_dir/metadata.json.
@@ -257,8 +264,14 @@ def export(workdir, export_dir, overwrite=False, keras_model=False):
     ValueError: if the workdir has no checkpoint (or is not a training
       workdir).
   """
+  if tflite is not None:
+    tflite_lib.check_mode(tflite)
   export_dir = check_export_dir(export_dir, overwrite)
   model, info, config, checkpoint = models.load_workdir_model(workdir)
+  tflite_blob = tflite_summary = None
+  if tflite is not None:   # before anything is written: a failure leaves export_dir as it was
+    representative = data.load_arrays(config.data, 'train').images[:tflite_images]
+    tflite_blob, tflite_summary = tflite_lib.prepare(model, info, tflite, representative)
   module = ServingModule(model, info)
   signatures = {SIGNATURE: module.serve.get_concrete_function(),
                 BYTES_SIGNATURE: module.serve_bytes.get_concrete_function()}
@@ -273,6 +286,8 @@ def export(workdir, export_dir, overwrite=False, keras_model=False):
 
   if keras_model:
     model.save(export_dir / KERAS_FILE)
+  if tflite_blob is not None:
+    (export_dir / tflite_lib.FILE).write_bytes(tflite_blob)
   class_names = list(info.class_names) or [str(i) for i in range(info.num_classes)]
   (export_dir / LABELS_FILE).write_text('\n'.join(class_names) + '\n')
   metadata = dict(
@@ -281,7 +296,8 @@ def export(workdir, export_dir, overwrite=False, keras_model=False):
       mean=list(info.mean), std=list(info.std), dataset=info.name,
       network=config.network, genotype=genotypes.genotype_text(
           genotypes.resolve_genotype(config.genotype, config.network)),
-      checkpoint=str(checkpoint), keras_model=KERAS_FILE if keras_model else None)
+      checkpoint=str(checkpoint), keras_model=KERAS_FILE if keras_model else None,
+      tflite=tflite_summary)
   results_path = pathlib.Path(workdir) / models.RESULTS_FILE
   if results_path.is_file():
     with open(results_path) as f:

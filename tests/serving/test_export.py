@@ -326,3 +326,33 @@ def test_keras_model_beside_the_saved_model_agrees_with_it(workdir, images, tmp_
       images=tf.constant(images, tf.uint8))['probabilities'].numpy()
   np.testing.assert_allclose(probs, served, atol=1e-5)
   assert json.loads((path / 'metadata.json').read_text())['keras_model'] == 'model.keras'
+
+
+@pytest.mark.parametrize('mode', [pytest.param('float32', marks=pytest.mark.slow),
+                                  pytest.param('dynamic', marks=pytest.mark.slow), 'int8'])
+def test_tflite_file_agrees_with_the_saved_model(workdir, images, tmp_path, mode):
+  path = tmp_path / mode
+  metadata = export.export(workdir, path, tflite=mode, tflite_images=8)
+  summary = metadata['tflite']
+  assert summary['mode'] == mode and summary['bytes'] == (path / 'model.tflite').stat().st_size
+  served = tf.saved_model.load(str(path)).signatures['serving_default'](
+      images=tf.constant(images, tf.uint8))['probabilities'].numpy()
+  from edd_tf.serving import tflite  # pylint: disable=g-import-not-at-top
+  got = tflite.run_in_fresh_process(path / 'model.tflite', images)
+  tolerance = {'float32': 1e-5, 'dynamic': 0.05, 'int8': 0.1}[mode]
+  np.testing.assert_allclose(got, served, atol=tolerance)
+  assert summary['top1_agreement'] >= (1.0 if mode == 'float32' else 0.75)
+
+
+def test_bad_tflite_mode_names_the_allowed_ones(workdir, tmp_path):
+  with pytest.raises(ValueError, match=r"unknown TFLite mode 'fp8'.*'float32', 'dynamic', 'int8'"):
+    export.export(workdir, tmp_path / 'x', tflite='fp8')
+  assert not (tmp_path / 'x').exists()
+
+
+def test_a_tflite_file_that_kills_the_interpreter_is_reported(tmp_path, images):
+  from edd_tf.serving import tflite  # pylint: disable=g-import-not-at-top
+  bad = tmp_path / 'model.tflite'
+  bad.write_bytes(b'TFL3' + bytes(200))
+  with pytest.raises(tflite.TFLiteError, match='the TFLite interpreter failed on'):
+    tflite.run_in_fresh_process(bad, images)
