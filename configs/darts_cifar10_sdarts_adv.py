@@ -7,7 +7,7 @@ alpha step first), the weight step on perturbed softmax(alpha), eps 0.03 ->
 0.3. For S1-S4: --config.space=s1 ... s4.
 
   python -m binaries.search --config=configs/darts_cifar10_sdarts_adv.py \
-      --config.data.source=tfds --workdir=/tmp/edd/darts_sdarts_rs
+      --config.data.source=tfds --workdir=/tmp/edd/darts_sdarts_adv
 """
 
 import ml_collections
@@ -18,5 +18,5 @@ from configs import darts_cifar10_darts
 def get_config():
   config = darts_cifar10_darts.get_config('first')
   config.method = 'sdarts_adv'
-  config.sdarts_rs = ml_collections.ConfigDict(dict(eps_min=0.03, eps_max=0.3))
+  config.sdarts_rs = ml_collections.ConfigDict(dict(eps_min=0.03, eps_max=0.3, pgd_steps=7))
   return config

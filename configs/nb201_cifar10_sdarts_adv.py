@@ -7,7 +7,7 @@ alpha step first; the weight step on softmax(alpha) + U(-eps, eps), clipped
 and renormalised, eps 0.03 -> 0.3 over the epochs.
 
   python -m binaries.search --config=configs/nb201_cifar10_sdarts_adv.py \
-      --config.data.source=tfds --workdir=/tmp/edd/nb201_sdarts_rs
+      --config.data.source=tfds --workdir=/tmp/edd/nb201_sdarts_adv
 """
 
 import ml_collections
@@ -24,5 +24,5 @@ def get_config():
   config.optim.weights.update(lr=0.025, lr_min=0.001, momentum=0.9, nesterov=False,
                               weight_decay=3e-4, grad_clip=5.0)
   config.optim.arch.update(lr=3e-4, beta1=0.5, beta2=0.999, weight_decay=1e-3, grad_clip=0.0)
-  config.sdarts_rs = ml_collections.ConfigDict(dict(eps_min=0.03, eps_max=0.3))
+  config.sdarts_rs = ml_collections.ConfigDict(dict(eps_min=0.03, eps_max=0.3, pgd_steps=7))
   return config
