@@ -51,6 +51,13 @@ class SDartsADV(sdarts.SDartsRS):
 
   name = 'sdarts_adv'
 
+  @classmethod
+  def check_config(cls, config):
+    super().check_config(config)
+    steps = config.sdarts_rs.get('pgd_steps', 7)
+    if not isinstance(steps, int) or steps < 1:
+      raise ValueError(f'config.sdarts_rs.pgd_steps must be an int >= 1, got {steps!r}')
+
   def weight_step_mixing(self, ctx, images, labels, seed):
     weights, indices = self.mixing(ctx.arch_tensors(), ctx.temperature_tensor(), seed)
     weights = tf.nest.map_structure(tf.stop_gradient, weights)
