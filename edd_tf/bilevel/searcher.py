@@ -177,8 +177,7 @@ class Searcher:
 
   def _weight_gradients(self, images, labels, seed):
     """(grads, loss, correct) of the weight step's forward/backward pass."""
-    weights, indices = self.method.weight_mixing(self.arch_tensors(), self.temperature_tensor(),
-                                                 seed)
+    weights, indices = self.method.weight_step_mixing(self, images, labels, seed)
     weights = tf.nest.map_structure(tf.stop_gradient, weights)
     with tf.GradientTape() as tape:
       loss, correct = self.loss(labels, self.model(images, weights, indices, training=True))

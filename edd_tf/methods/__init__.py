@@ -12,6 +12,7 @@ from edd_tf.methods import drnas
 from edd_tf.methods import gdas
 from edd_tf.methods import pc_darts
 from edd_tf.methods import sdarts
+from edd_tf.methods import sdarts_adv
 from edd_tf.methods import second_order
 
 Method = base.Method
@@ -22,6 +23,7 @@ METHODS = {
     'beta_darts': beta_darts.BetaDarts,
     'drnas': drnas.DrNAS,
     'sdarts_rs': sdarts.SDartsRS,
+    'sdarts_adv': sdarts_adv.SDartsADV,
     'pc_darts': pc_darts.PCDarts,
     'gdas': gdas.Gdas,
 }

@@ -134,6 +134,15 @@ class Method:
     """
     return self.mixing(arch, temperature, seed)
 
+  def weight_step_mixing(self, ctx, images, labels, seed):
+    """(weights, indices) the weight step trains on; ctx is the StepContext (searcher).
+
+    Default: `weight_mixing` of the context's arch and temperature. A method whose
+    perturbation needs the batch (SDARTS-ADV's attack) overrides this.
+    """
+    del images, labels
+    return self.weight_mixing(ctx.arch_tensors(), ctx.temperature_tensor(), seed)
+
   def readout_weights(self, arch):
     """{space key: float[edges, ops]} the genotype is read from: softmax(alphas)."""
     return {k: np_softmax(arch[k]) for k in self.space.arch_shapes()}

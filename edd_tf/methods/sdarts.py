@@ -15,7 +15,7 @@ of A + U (the code's "set its argmax entry to 1"). eps(e) = eps_min +
 0.3, every space).
 
 Combines with sn-softmax and the temperature schedules (A is the method's
-tempered mixing). SDARTS-ADV (the 7-step PGD attack) is not built yet.
+tempered mixing). SDARTS-ADV (the 7-step PGD attack): edd_tf/methods/sdarts_adv.py.
 Configs: configs/nb201_cifar10_sdarts_rs.py, configs/darts_cifar10_sdarts_rs.py.
 """
 
