@@ -67,7 +67,7 @@ def default_config():
   c.precision = 'float32'
   c.jit_compile = False
   c.sync_batch_norm = False
-  c.space = 'nb201'        # spaces.SPACES: nb201, darts, s1, s2, s3, s4.
+  c.space = 'nb201'        # spaces.SPACES: nb201, nb201_no_none, darts, s1, s2, s3, s4.
   c.method = 'darts'       # methods.METHODS: darts, darts_2nd, pc_darts, gdas.
   c.data = data_lib.default_data_config()
   c.model = ml_collections.ConfigDict(dict(
@@ -151,7 +151,7 @@ def check_config(config):
   method_cls.check_config(config)
   procedures_lib.get_procedure_class(config.procedure.name).check_config(config)
   space.check_model_config(config.model)
-  if method_cls.hard_sampling and config.space == 'nb201' and config.model.get('fused', True):
+  if method_cls.hard_sampling and space.family == 'nb201' and config.model.get('fused', True):
     raise ValueError(f'config.method={config.method!r} runs only the sampled op, which the fused '
                      'NB201 cell cannot; set config.model.fused=False')
   distribute_lib.check_strategy_name(config.distribute)
