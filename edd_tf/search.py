@@ -67,7 +67,7 @@ def default_config():
   c.precision = 'float32'
   c.jit_compile = False
   c.sync_batch_norm = False
-  c.space = 'nb201'        # spaces.SPACES: nb201, darts, s1, s2, s3, s4.
+  c.space = 'nb201'        # spaces.SPACES: nb201, nb201_no_none, darts, s1, s2, s3, s4.
   c.method = 'darts'       # methods.METHODS: darts, darts_2nd, pc_darts, gdas.
   c.data = data_lib.default_data_config()
   c.model = ml_collections.ConfigDict(dict(
@@ -86,6 +86,9 @@ def default_config():
       expectation='init'))   # E(a) measured once at initialisation (Alg. 2) or every epoch.
   c.search = ml_collections.ConfigDict(dict(
       epochs=50, batch_size=64, train_portion=0.5,
+      # 'bilevel': weights on train_portion of the training set, alphas on the
+      # rest; 'erm': both on the full set, two shuffled streams (GAEA-ERM).
+      data_mode='bilevel',
       order='w_then_a',        # AutoDL DARTS-V1 (NB201): weight step, then alpha step.
       arch_warmup_epochs=0,    # Epochs with frozen alphas (PC-DARTS: 15).
       eval_examples=0,         # Validation images for the discretized accuracy (0 = all).
@@ -126,7 +129,8 @@ def default_config():
 # Fields that define the experiment: never changed in a workdir, even with
 # allow_config_change.
 EXPERIMENT_FIELDS = ('seed', 'space', 'method', 'model', 'data.name', 'data.source',
-                     'data.train_examples', 'data.image_size', 'search.train_portion')
+                     'data.train_examples', 'data.image_size', 'search.train_portion',
+                     'search.data_mode')
 # Fields that may change between a run and its resumption; any other change
 # makes the checkpoint a different experiment.
 RESUMABLE_CHANGES = ('search.epochs', 'search.log_every_steps', 'search.metrics_every_steps',
@@ -147,11 +151,14 @@ def check_config(config):
   method_cls.check_config(config)
   procedures_lib.get_procedure_class(config.procedure.name).check_config(config)
   space.check_model_config(config.model)
-  if method_cls.hard_sampling and config.space == 'nb201' and config.model.get('fused', True):
+  if method_cls.hard_sampling and space.family == 'nb201' and config.model.get('fused', True):
     raise ValueError(f'config.method={config.method!r} runs only the sampled op, which the fused '
                      'NB201 cell cannot; set config.model.fused=False')
   distribute_lib.check_strategy_name(config.distribute)
   precision_lib.check_numerics_config(config)
+  if config.search.get('data_mode', 'bilevel') not in data_lib.DATA_MODES:
+    raise ValueError(f'unknown config.search.data_mode {config.search.data_mode!r}; '
+                     f'allowed: {list(data_lib.DATA_MODES)}')
   if config.search.order not in UPDATE_ORDERS:
     raise ValueError(f'unknown config.search.order {config.search.order!r}; '
                      f'allowed: {list(UPDATE_ORDERS)}')
@@ -193,7 +200,8 @@ class SearchTask(loop.Task):
     # First: MultiWorkerMirroredStrategy must exist before TF runs any op.
     self.strategy = strategy or distribute_lib.make_strategy(config.distribute)
     arrays = data_lib.load_arrays(config.data, 'train')
-    self.train_arrays, self.val_arrays = data_lib.split_for_search(arrays, s.train_portion)
+    self.train_arrays, self.val_arrays = data_lib.search_arrays(
+        arrays, s.get('data_mode', 'bilevel'), s.train_portion)
     info = arrays.info
     self.epochs = s.epochs
     self.global_batch_size = s.batch_size

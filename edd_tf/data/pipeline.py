@@ -123,6 +123,10 @@ def load_sample(name, split, limit, field):
   return datasets.Arrays(images, labels[order], datasets.DATASETS[name])
 
 
+# What the two steps of a search train on (config.search.data_mode).
+DATA_MODES = ('bilevel', 'erm')
+
+
 def split_for_search(arrays, portion=0.5):
   """Splits training arrays for the bilevel search (DARTS train_search.py).
 
@@ -139,6 +143,20 @@ def split_for_search(arrays, portion=0.5):
   cut = int(np.floor(portion * len(arrays.labels)))
   return (Arrays(arrays.images[:cut], arrays.labels[:cut], arrays.info),
           Arrays(arrays.images[cut:], arrays.labels[cut:], arrays.info))
+
+
+def search_arrays(arrays, mode='bilevel', portion=0.5):
+  """(weight_arrays, arch_arrays) of a search: `mode` is config.search.data_mode.
+
+  'bilevel' splits (`split_for_search`); 'erm' (GAEA's single level) gives both
+  steps the full training set (the search draws them as two streams with
+  their own shuffles).
+  """
+  if mode not in DATA_MODES:
+    raise ValueError(f'unknown config.search.data_mode {mode!r}; allowed: {list(DATA_MODES)}')
+  if mode == 'erm':
+    return arrays, arrays
+  return split_for_search(arrays, portion)
 
 
 # --------------------------------------------------------------------------

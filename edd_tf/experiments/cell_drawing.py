@@ -182,7 +182,7 @@ def draw_darts(genotype, path, title='', graphviz=None):
 
 
 def draw_cell(space, genotype, path, title='', graphviz=None):
-  """Draws the genotype of a search space ('nb201': arch string; others: DARTS dict)."""
-  if space == 'nb201':
+  """Draws the genotype of a search space ('nb201*': arch string; others: DARTS dict)."""
+  if space.startswith('nb201'):
     return draw_nb201(genotype, path, title, graphviz)
   return draw_darts(genotype, path, title, graphviz)

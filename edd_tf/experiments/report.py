@@ -158,7 +158,7 @@ def write_report(dirs, out, keys=None, benchmark=None, tensorboard=True, graphvi
     r.bench = r.result.get('benchmark')
     if benchmark is not None:
       r.bench = None
-      if r.result.get('space', 'nb201') == 'nb201':
+      if str(r.result.get('space', 'nb201')).startswith('nb201'):   # nb201, nb201_no_none
         try:
           r.bench = benchmark.lookup(r.result['genotype'])
         except ValueError as e:

@@ -9,6 +9,7 @@ from edd_tf.methods import base
 from edd_tf.methods import beta_darts
 from edd_tf.methods import darts
 from edd_tf.methods import drnas
+from edd_tf.methods import gaea
 from edd_tf.methods import gdas
 from edd_tf.methods import pc_darts
 from edd_tf.methods import sdarts
@@ -22,6 +23,7 @@ METHODS = {
     'darts_2nd': second_order.SecondOrder,
     'beta_darts': beta_darts.BetaDarts,
     'drnas': drnas.DrNAS,
+    'gaea': gaea.Gaea,
     'sdarts_rs': sdarts.SDartsRS,
     'sdarts_adv': sdarts_adv.SDartsADV,
     'pc_darts': pc_darts.PCDarts,

@@ -12,6 +12,7 @@ Space = base.Space
 
 SPACES = {
     'nb201': nb201.NB201Space(),
+    'nb201_no_none': nb201.NB201NoNoneSpace(),
     'darts': darts.DartsSpace('darts'),
     's1': darts.DartsSpace('s1'),
     's2': darts.DartsSpace('s2'),

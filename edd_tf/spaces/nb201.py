@@ -3,6 +3,10 @@
 The read-out keeps every edge and takes the argmax op, 'none' included
 (reference 2.4); the genotype is the NB201 arch string; the benchmark is the
 shipped NAS-Bench-201 table.
+
+'nb201_no_none' is the same cell with 'none' removed from the candidates
+(6 x 4 matrix; GAEA's `exclude_zero`, AutoDL cell_operations.py:26): its
+genotypes are NB201 arch strings without 'none' and look up in the same table.
 """
 
 from edd_tf.arch import genotype as genotype_lib
@@ -79,3 +83,10 @@ class NB201Space(base.Space):
     if path == 'none':
       return None
     return nb201_bench.NB201Table.load(path or None)
+
+
+class NB201NoNoneSpace(NB201Space):
+  """The NB201 cell searched over the 4 ops other than 'none' (GAEA on NB201)."""
+
+  name = 'nb201_no_none'
+  ops = tuple(op for op in genotype_lib.NB201_OPS if op != 'none')

@@ -60,6 +60,8 @@ def tiny_flags(config):
            '--config.benchmark.nb201_table=none']
   if config.model.partial_channels > 1:
     flags.append('--config.model.partial_channels=2')
+  if config.search.get('data_mode', 'bilevel') == 'erm':   # both steps on all 64: 4 steps too
+    flags[1] = '--config.data.train_examples=64'
   return flags
 
 

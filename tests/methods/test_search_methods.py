@@ -16,7 +16,7 @@ from tests.helpers import set_fields
 # tracing the 8-op DARTS supernet takes minutes on 2 cores. Tracing dominates
 # these tests (1.5-3 min each on 2 cores), so only GDAS (whose per-step Gumbel
 # seeds make exact resume the most fragile) runs by default; `-m slow` runs all.
-SLOW_CASES = ('darts@s3', 'darts_2nd@nb201', 'pc_darts@s2', 'sdarts_adv@nb201')
+SLOW_CASES = ('darts@s3', 'darts_2nd@nb201', 'pc_darts@s2', 'sdarts_adv@nb201', 'gaea@nb201')
 CASES = {
     'darts@s3': ('darts', 's3', {}),
     'darts_2nd@nb201': ('darts_2nd', 'nb201', {'model.fused': False}),
@@ -32,6 +32,10 @@ CASES = {
     'sdarts_rs@nb201': ('sdarts_rs', 'nb201', {'sdarts_rs': {'eps_min': 0.03, 'eps_max': 0.3}}),
     'sdarts_adv@nb201': ('sdarts_adv', 'nb201', {'sdarts_rs': {'eps_min': 0.03, 'eps_max': 0.3,
                                                               'pgd_steps': 7}}),
+    'gaea@nb201': ('gaea', 'nb201', {'gaea': {'eta': 0.1}, 'search.data_mode': 'erm',
+                                     'softmax.kind': 'plain', 'softmax.st': 0.0,
+                                     'schedule.name': 'constant', 'schedule.t0': 1.0,
+                                     'optim.arch.weight_decay': 0.0}),
 }
 
 

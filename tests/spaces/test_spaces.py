@@ -13,7 +13,7 @@ NB201_CELL = ('|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|'
 
 
 def test_registry_lists_known_spaces():
-  assert set(spaces.SPACES) == {'nb201', 'darts', 's1', 's2', 's3', 's4'}
+  assert set(spaces.SPACES) == {'nb201', 'nb201_no_none', 'darts', 's1', 's2', 's3', 's4'}
   with pytest.raises(ValueError, match=r"unknown search space 'dartz'.*'darts'.*'nb201'"):
     spaces.get_space('dartz')
 
@@ -25,6 +25,19 @@ def test_arch_shapes():
   for name, ops in (('s1', 2), ('s2', 2), ('s3', 3), ('s4', 2)):
     assert spaces.get_space(name).arch_shapes() == {'alphas_normal': (14, ops),
                                                     'alphas_reduce': (14, ops)}
+
+
+def test_nb201_without_none_reads_out_nb201_strings():
+  space = spaces.get_space('nb201_no_none')
+  assert space.ops == ('skip_connect', 'nor_conv_1x1', 'nor_conv_3x3', 'avg_pool_3x3')
+  assert space.arch_shapes() == {'alphas': (6, 4)} and space.family == 'nb201'
+  theta = np.full((6, 4), 0.1)
+  theta[np.arange(6), [2, 2, 3, 0, 2, 0]] = 0.7   # column 0 is skip_connect here, not none
+  assert space.derive({'alphas': theta}) == NB201_CELL
+  np.testing.assert_array_equal(space.discretize(NB201_CELL)['alphas'],
+                                (theta == 0.7).astype(np.float32))
+  with pytest.raises(ValueError):
+    space.discretize('|none~0|+|none~0|none~1|+|none~0|none~1|none~2|')
 
 
 def test_s1_op_lists_are_robust_darts_verbatim():
