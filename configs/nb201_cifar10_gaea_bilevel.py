@@ -11,7 +11,7 @@ WORKSPACE "Search split"). baselines.md part 1, sect. 2.
       --config.data.source=tfds --workdir=/tmp/edd/nb201_gaea_bilevel
 
 Same decisions as the ERM config (cosine over the 25 epochs that run, not the
-public code's 50-epoch period; space 'nb201' with 'none' kept). Not built: the
+public code's 50-epoch period; space 'nb201_no_none', 4 ops). Not built: the
 public bilevel runs also keep the genotype of the epoch with the best supernet
 validation accuracy; ours returns the last epoch's.
 
