@@ -135,6 +135,7 @@ def check_config(config):
   space = spaces.get_space(config.space)
   method_cls = methods_lib.get_method_class(config.method)
   method_cls.check_config(config)
+  method_cls.check_space(space)
   space.check_model_config(config.model)
   if method_cls.hard_sampling and config.space == 'nb201' and config.model.get('fused', True):
     raise ValueError(f'config.method={config.method!r} runs only the sampled op, which the fused '

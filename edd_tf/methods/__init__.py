@@ -9,6 +9,7 @@ from edd_tf.methods import base
 from edd_tf.methods import beta_darts
 from edd_tf.methods import darts
 from edd_tf.methods import drnas
+from edd_tf.methods import fair_darts
 from edd_tf.methods import gdas
 from edd_tf.methods import pc_darts
 from edd_tf.methods import sdarts
@@ -21,6 +22,7 @@ METHODS = {
     'darts_2nd': second_order.SecondOrder,
     'beta_darts': beta_darts.BetaDarts,
     'drnas': drnas.DrNAS,
+    'fair_darts': fair_darts.FairDarts,
     'sdarts_rs': sdarts.SDartsRS,
     'pc_darts': pc_darts.PCDarts,
     'gdas': gdas.Gdas,

@@ -13,6 +13,7 @@ Space = base.Space
 SPACES = {
     'nb201': nb201.NB201Space(),
     'darts': darts.DartsSpace('darts'),
+    'darts_no_none': darts.DartsSpace('darts_no_none'),
     's1': darts.DartsSpace('s1'),
     's2': darts.DartsSpace('s2'),
     's3': darts.DartsSpace('s3'),
