@@ -27,6 +27,7 @@ import tensorflow as tf
 
 from edd_tf.arch import genotype as genotype_lib
 from edd_tf.nets import batch_norm as batch_norm_lib
+from edd_tf.nets import darts_cell
 from edd_tf.nets import ops as ops_lib
 
 # network -> the genotype family it takes (spaces.Space.family).
@@ -36,30 +37,11 @@ NETWORKS = tuple(NETWORK_FAMILY)
 # quark0's OPS (sep_conv_7x7, conv_7x1_1x7) and RobustDARTS' 'noise'.
 DARTS_CELL_OPS = genotype_lib.DARTS_OPS + ('sep_conv_7x7', 'conv_7x1_1x7', 'noise')
 # Reference depths when ``layers=0`` (quark0/darts train.py, train_imagenet.py).
+# The DARTS cell and drop path live in darts_cell.py (re-exported here).
+DartsCell = darts_cell.DartsCell
+drop_path = darts_cell.drop_path
+_fold = darts_cell.fold_seed
 DEFAULT_LAYERS = {'darts_cifar': 20, 'darts_imagenet': 14}
-
-
-def drop_path(x, rate, seed):
-  """DARTS drop path: zero whole samples with probability `rate`, rescale the rest.
-
-  ``x / keep_prob * Bernoulli(keep_prob)`` per sample (quark0/darts utils.py).
-
-  Args:
-    x: float[B, H, W, C].
-    rate: float32 scalar drop probability in [0, 1].
-    seed: int32/int64[2] seed of the stateless random draw.
-
-  Returns:
-    float[B, H, W, C].
-  """
-  keep = 1.0 - tf.cast(rate, tf.float32)
-  u = tf.random.stateless_uniform(tf.stack([tf.shape(x)[0], 1, 1, 1]), seed, dtype=tf.float32)
-  scale = tf.math.divide_no_nan(tf.cast(u < keep, tf.float32), keep)
-  return x * tf.cast(scale, x.dtype)
-
-
-def _fold(seed, index):
-  return None if seed is None else tf.random.experimental.stateless_fold_in(seed, index)
 
 
 class ConvBN(ops_lib.LazyLayer):
@@ -102,42 +84,6 @@ class NB201Cell(ops_lib.LazyLayer):
           out = out + t
         nodes.append(out)
     return nodes[-1]
-
-
-class DartsCell(ops_lib.LazyLayer):
-  """quark0/darts model.py ``Cell`` (evaluation cell, affine BN).
-
-  Preprocess s0 with FactorizedReduce if the previous cell reduced, else
-  ReLUConvBN 1x1; s1 with ReLUConvBN 1x1. Node k = op_a(h_a) + op_b(h_b);
-  edges from the two inputs of a reduction cell have stride 2. Output: the
-  concatenation of the `concat` states along channels. In training, drop path
-  is applied to every op that is not an Identity.
-  """
-
-  def __init__(self, pairs, concat, channels, reduction, reduction_prev, **kwargs):
-    super().__init__(**kwargs)
-    if reduction_prev:
-      self.preprocess0 = ops_lib.FactorizedReduce(channels, affine=True)
-    else:
-      self.preprocess0 = ops_lib.ReLUConvBN(channels, 1, 1, affine=True)
-    self.preprocess1 = ops_lib.ReLUConvBN(channels, 1, 1, affine=True)
-    self.indices = [int(index) for _, index in pairs]
-    self.concat = [int(c) for c in concat]
-    self.edge_ops = [ops_lib.build_op(name, channels, 2 if reduction and index < 2 else 1, True)
-                     for name, index in pairs]
-
-  def call(self, s0, s1, drop_rate=None, seed=None, training=False):
-    states = [self.preprocess0(s0, training=training), self.preprocess1(s1, training=training)]
-    for step in range(len(self.edge_ops) // 2):
-      node = None
-      for k in (2 * step, 2 * step + 1):
-        op = self.edge_ops[k]
-        h = op(states[self.indices[k]], training=training)
-        if training and drop_rate is not None and not isinstance(op, ops_lib.Identity):
-          h = drop_path(h, drop_rate, _fold(seed, k))
-        node = h if node is None else node + h
-      states.append(node)
-    return K.concatenate([states[i] for i in self.concat], axis=-1)
 
 
 class AuxiliaryHead(ops_lib.LazyLayer):
@@ -263,8 +209,8 @@ class DartsNetwork(FinalNetwork):
       c_curr = 2 * c_curr if reduction else c_curr
       pairs, concat = ((genotype.reduce, genotype.reduce_concat) if reduction
                        else (genotype.normal, genotype.normal_concat))
-      self.cells.append(DartsCell(pairs, concat, c_curr, reduction, reduction_prev,
-                                  name=f'cell_{i}'))
+      self.cells.append(darts_cell.DartsCell(pairs, concat, c_curr, reduction, reduction_prev,
+                                             name=f'cell_{i}'))
       reduction_prev = reduction
     self.aux_index = 2 * num_layers // 3
     if auxiliary:
@@ -289,7 +235,7 @@ class DartsNetwork(FinalNetwork):
 
 
 def _check_darts_genotype(network, genotype):
-  """Raises ValueError unless `genotype` is a valid DARTS-space Genotype."""
+  """Raises ValueError unless `genotype` is a valid DARTS-space Genotype (either cell form)."""
   if isinstance(genotype, str):
     raise ValueError(f'network {network!r} needs a DARTS genotype.Genotype, got the string '
                      f'{genotype!r} (NB201 arch strings are for network "nb201")')
@@ -297,25 +243,32 @@ def _check_darts_genotype(network, genotype):
     raise ValueError(f'network {network!r} needs a genotype.Genotype with fields '
                      f'{genotype_lib.Genotype._fields}, got {type(genotype).__name__}')
   for kind in ('normal', 'reduce'):
-    pairs, concat = getattr(genotype, kind), list(getattr(genotype, kind + '_concat'))
-    if not pairs or len(pairs) % 2:
-      raise ValueError(f'genotype.{kind} needs two (op, input) pairs per node, got {len(pairs)} '
-                       'pairs')
-    for k, pair in enumerate(pairs):
-      try:
-        name, index = pair
-      except (TypeError, ValueError):
-        raise ValueError(f'genotype.{kind}[{k}] must be an (op, input) pair, got {pair!r}') from None
+    entries = getattr(genotype, kind)
+    sparse = genotype_lib.is_sparse_cell(entries)
+    if not sparse and (not entries or len(entries) % 2):
+      raise ValueError(f'genotype.{kind} needs two (op, input) pairs per node (or (op, node, '
+                       f'input) triples), got {len(entries)} pairs')
+    for k, entry in enumerate(entries):
+      if not isinstance(entry, (list, tuple)) or len(entry) != (3 if sparse else 2):
+        raise ValueError(f'genotype.{kind}[{k}] must be an (op, input) pair or, in every entry, '
+                         f'an (op, node, input) triple, got {entry!r}')
+      name, index = entry[0], int(entry[-1])
+      node = int(entry[1]) if sparse else 2 + k // 2
       if name not in DARTS_CELL_OPS:
         raise ValueError(f'unknown op {name!r} in genotype.{kind} for network {network!r}; '
                          f'known ops: {list(DARTS_CELL_OPS)}')
-      if not 0 <= int(index) < 2 + k // 2:
-        raise ValueError(f'genotype.{kind}[{k}] = {pair!r}: node {2 + k // 2} can only take '
-                         f'inputs 0..{1 + k // 2}')
-    num_states = 2 + len(pairs) // 2
+      if sparse and not 2 <= node < 6:
+        raise ValueError(f'genotype.{kind}[{k}] = {entry!r}: nodes are 2..5')
+      if not 0 <= index < node:
+        raise ValueError(f'genotype.{kind}[{k}] = {entry!r}: node {node} can only take '
+                         f'inputs 0..{node - 1}')
+    num_states = max([2 + len(entries) // 2] + [n + 1 for n, _, _ in
+                                                genotype_lib.cell_edges(entries)])
+    concat = list(getattr(genotype, kind + '_concat'))
     if not concat or any(not 0 <= int(c) < num_states for c in concat):
       raise ValueError(f'genotype.{kind}_concat = {concat!r} must pick states in '
                        f'0..{num_states - 1}')
+    darts_cell.live_plan(entries, concat, kind)  # raises when no node of the cell is left
 
 
 def build_final_network(network, genotype, num_classes, *, channels, layers=0,
