@@ -245,7 +245,10 @@ def _check_darts_genotype(network, genotype):
   for kind in ('normal', 'reduce'):
     entries = getattr(genotype, kind)
     sparse = genotype_lib.is_sparse_cell(entries)
-    if not sparse and (not entries or len(entries) % 2):
+    if not entries:
+      raise ValueError(f'genotype.{kind} cannot be built: it has no edge (a thresholded read-out '
+                       f'kept no op above the threshold)')
+    if not sparse and len(entries) % 2:
       raise ValueError(f'genotype.{kind} needs two (op, input) pairs per node (or (op, node, '
                        f'input) triples), got {len(entries)} pairs')
     for k, entry in enumerate(entries):
