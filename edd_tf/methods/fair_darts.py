@@ -51,10 +51,11 @@ def zero_one_loss(gates, masks, kind='l2'):
   """
   total, count = 0.0, 0.0
   for key, s in gates.items():
+    mask = np.asarray(masks[key], np.float32)  # numpy: N is a Python number
     d = s - 0.5
     d = tf.square(d) if kind == 'l2' else tf.abs(d)
-    total += tf.reduce_sum(d * masks[key])
-    count += float(np.sum(masks[key]))
+    total += tf.reduce_sum(d * tf.constant(mask, s.dtype))
+    count += float(mask.sum())
   return -total / count
 
 
@@ -147,7 +148,7 @@ class FairDarts(base.Method):
     del train_batch
     f = self.config.fair_darts
     replicas = tf.distribute.get_replica_context().num_replicas_in_sync
-    masks = {k: tf.constant(v) for k, v in self.masks().items()}
+    masks = self.masks()
     with tf.GradientTape() as tape:
       loss, correct = self.arch_loss(ctx, *val_batch, seed)
       arch = ctx.arch_tensors()
