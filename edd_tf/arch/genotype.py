@@ -5,7 +5,10 @@ Two families:
     string format ``|op~0|+|op~0|op~1|+|op~0|op~1|op~2|`` (AutoDL
     ``Structure.tostr``; reference sect. 2.5).
   * DARTS cells: ``Genotype(normal, normal_concat, reduce, reduce_concat)`` with
-    two (op, input) pairs per intermediate node (quark0/darts genotypes.py).
+    two (op, input) pairs per intermediate node (quark0/darts genotypes.py),
+    or, from Fair DARTS' thresholded read-out, (op, node, input) triples with
+    0-2 inputs per node (FairDARTS' (op, to, from); `cell_edges` reads both).
+    genotype.json keeps the pair form byte for byte; triples are 3-lists.
 
 Everything here is pure Python/numpy so that it can be tested by hand.
 """
