@@ -150,6 +150,7 @@ def check_config(config):
   method_cls = methods_lib.get_method_class(config.method)
   method_cls.check_config(config)
   procedures_lib.get_procedure_class(config.procedure.name).check_config(config)
+  method_cls.check_space(space)
   space.check_model_config(config.model)
   if method_cls.hard_sampling and space.family == 'nb201' and config.model.get('fused', True):
     raise ValueError(f'config.method={config.method!r} runs only the sampled op, which the fused '

@@ -5,7 +5,10 @@ Two families:
     string format ``|op~0|+|op~0|op~1|+|op~0|op~1|op~2|`` (AutoDL
     ``Structure.tostr``; reference sect. 2.5).
   * DARTS cells: ``Genotype(normal, normal_concat, reduce, reduce_concat)`` with
-    two (op, input) pairs per intermediate node (quark0/darts genotypes.py).
+    two (op, input) pairs per intermediate node (quark0/darts genotypes.py),
+    or, from Fair DARTS' thresholded read-out, (op, node, input) triples with
+    0-2 inputs per node (FairDARTS' (op, to, from); `cell_edges` reads both).
+    genotype.json keeps the pair form byte for byte; triples are 3-lists.
 
 Everything here is pure Python/numpy so that it can be tested by hand.
 """
@@ -152,8 +155,64 @@ GENOTYPES['DARTS'] = GENOTYPES['DARTS_V2']
 GENOTYPES['PCDARTS'] = GENOTYPES['PC_DARTS_cifar']
 
 
+def is_sparse_cell(entries):
+  """True for the thresholded form: (op, node, input) triples, any number per node.
+
+  The dense form (every DARTS read-out but Fair DARTS') is two (op, input)
+  pairs per node, node k of pair i being 2 + i // 2; the sparse form names the
+  node of each entry (FairDARTS' (op, to, from)), so a node may take 0, 1 or 2
+  inputs.
+  """
+  return bool(entries) and all(len(e) == 3 for e in entries)
+
+
+def cell_edges(entries):
+  """[(node, op, input)] of a cell in either form (see `is_sparse_cell`)."""
+  if is_sparse_cell(entries):
+    return [(int(node), str(op), int(src)) for op, node, src in entries]
+  return [(2 + k // 2, str(op), int(src)) for k, (op, src) in enumerate(entries)]
+
+
+def derive_thresholded(weights, op_names, steps=4, op_threshold=0.85):
+  """FairDARTS' `threshold_sparse` read-out of one cell (fairdarts/utils.py:L143-189).
+
+  Per node, rank the incoming edges by their best weight (non-'none' ops),
+  keep the top two; on each kept edge keep the best op only if its weight is
+  >= op_threshold. Then drop the nodes left without an input from a live
+  state (and the edges leaving them), recursively.
+
+  Args:
+    weights: float[num_edges, num_ops] gate values (sigmoid of the alphas).
+    op_names: per-edge sequences of op names (or one shared sequence).
+    steps: intermediate nodes.
+    op_threshold: the minimum gate an op needs.
+
+  Returns:
+    (entries, concat): sparse entries [(op, node, input)] and the live nodes.
+  """
+  weights = [np.asarray(w, np.float64) for w in weights]
+  if op_names and not isinstance(op_names[0], (list, tuple)):
+    op_names = [tuple(op_names)] * len(weights)
+  entries, live, start = [], {0, 1}, 0
+  for i in range(steps):
+    node, end = 2 + i, start + 2 + i
+    scored = []
+    for j in range(start, end):
+      names = op_names[j]
+      ks = [k for k, n in enumerate(names) if n != 'none'] or list(range(len(names)))
+      k_best = max(ks, key=lambda k: weights[j][k])
+      scored.append((weights[j][k_best], j - start, names[k_best]))
+    for value, src, name in sorted(scored, key=lambda s: -s[0])[:2]:
+      if value >= op_threshold and src in live:
+        entries.append((name, node, src))
+    if any(n == node for _, n, _ in entries):
+      live.add(node)
+    start = end
+  return entries, sorted(live - {0, 1})
+
+
 def genotype_to_dict(genotype):
-  """JSON-friendly dict of a DARTS Genotype."""
+  """JSON-friendly dict of a DARTS Genotype (pairs or, sparse form, triples as lists)."""
   return {'normal': [list(p) for p in genotype.normal],
           'normal_concat': list(genotype.normal_concat),
           'reduce': [list(p) for p in genotype.reduce],
@@ -162,10 +221,15 @@ def genotype_to_dict(genotype):
 
 def genotype_from_dict(d):
   """Inverse of genotype_to_dict."""
+  def entries(cell):
+    if any(len(e) == 3 for e in cell):
+      return [(str(o), int(n), int(i)) for o, n, i in cell]
+    return [(str(o), int(i)) for o, i in cell]
+
   try:
-    return Genotype(normal=[(str(o), int(i)) for o, i in d['normal']],
+    return Genotype(normal=entries(d['normal']),
                     normal_concat=[int(c) for c in d['normal_concat']],
-                    reduce=[(str(o), int(i)) for o, i in d['reduce']],
+                    reduce=entries(d['reduce']),
                     reduce_concat=[int(c) for c in d['reduce_concat']])
   except (KeyError, TypeError, ValueError) as e:
     raise ValueError(f'not a DARTS genotype dict (needs normal, normal_concat, reduce, '

@@ -269,4 +269,4 @@ class Searcher:
     return self.method.entropies(self.arch_numpy(), float(self.temperature.numpy()))
 
   def genotype(self):
-    return self.space.derive(self.method.readout_weights(self.arch_numpy()))
+    return self.method.genotype(self.arch_numpy())

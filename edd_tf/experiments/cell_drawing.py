@@ -49,16 +49,18 @@ def nb201_dot(arch, title=''):
 
 def _darts_cluster(cell, concat, name, label):
   """Graphviz lines of one DARTS cell ([(op, input), ...], 2 per node) as a cluster."""
-  ids = [f'{name}_km2', f'{name}_km1'] + [f'{name}_{n}' for n in range(len(cell) // 2)]
+  edges = genotype_lib.cell_edges(cell)
+  steps = max([len(cell) // 2] + [node - 1 for node, _, _ in edges]) if edges else 0
+  ids = [f'{name}_km2', f'{name}_km1'] + [f'{name}_{n}' for n in range(steps)]
   lines = [f'  subgraph cluster_{name} {{', f'    label="{label}";',
            f'    {ids[0]} [label="c_{{k-2}}", fillcolor="#a6d96a", shape=box];',
            f'    {ids[1]} [label="c_{{k-1}}", fillcolor="#a6d96a", shape=box];',
            f'    {name}_out [label="c_{{k}}", fillcolor="#fdae61", shape=box];']
-  for node in range(len(cell) // 2):
+  for node in range(steps):
     lines.append(f'    {ids[node + 2]} [label="{node}", fillcolor="#abd9e9", shape=circle];')
-    for op, src in cell[2 * node:2 * node + 2]:
-      lines.append(f'    {ids[src]} -> {ids[node + 2]} [label="{op}", '
-                   f'color="{OP_COLORS.get(op, "black")}"];')
+  for node, op, src in edges:
+    lines.append(f'    {ids[src]} -> {ids[node]} [label="{op}", '
+                 f'color="{OP_COLORS.get(op, "black")}"];')
   lines += [f'    {ids[c]} -> {name}_out [color=gray, style=dashed];' for c in concat]
   return lines + ['  }']
 
@@ -120,7 +122,8 @@ def _nb201_axes(ax, arch, title):
 
 
 def _darts_axes(ax, cell, concat, title):
-  steps = len(cell) // 2
+  edges = genotype_lib.cell_edges(cell)
+  steps = max([len(cell) // 2] + [node - 1 for node, _, _ in edges]) if edges else 0
   # Inputs left, intermediate nodes on a falling diagonal, output right; each
   # node's two inputs bend apart and carry their labels near the node.
   pos = {0: (0.0, 1.0), 1: (0.0, -1.0)}
@@ -128,10 +131,11 @@ def _darts_axes(ax, cell, concat, title):
     pos[node + 2] = (2.4 + 2.4 * node, 1.5 - node)
   out = (2.4 + 2.4 * steps, 0.0)
   for node in range(steps):
-    (op_a, src_a), (op_b, src_b) = cell[2 * node:2 * node + 2]
-    upper, lower = sorted([(op_a, src_a), (op_b, src_b)], key=lambda e: -pos[e[1]][1])
-    _edge(ax, pos[upper[1]], pos[node + 2], upper[0], -0.2, label_at=0.7, fontsize=7)
-    _edge(ax, pos[lower[1]], pos[node + 2], lower[0], 0.2, label_at=0.7, fontsize=7)
+    # A node has 0-2 inputs (sparse Fair DARTS cells); two bend apart.
+    inputs = sorted([(op, src) for n, op, src in edges if n == node + 2],
+                    key=lambda e: -pos[e[1]][1])
+    for (op, src), rad in zip(inputs, (-0.2, 0.2) if len(inputs) > 1 else (0.0,)):
+      _edge(ax, pos[src], pos[node + 2], op, rad, label_at=0.7, fontsize=7)
   for c in concat:
     ax.add_patch(FancyArrowPatch(pos[c], out, arrowstyle='-|>', mutation_scale=10, lw=0.8,
                                  color='#999999', shrinkA=14, shrinkB=16, linestyle='--'))

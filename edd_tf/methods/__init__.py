@@ -10,6 +10,7 @@ from edd_tf.methods import beta_darts
 from edd_tf.methods import darts
 from edd_tf.methods import drnas
 from edd_tf.methods import gaea
+from edd_tf.methods import fair_darts
 from edd_tf.methods import gdas
 from edd_tf.methods import pc_darts
 from edd_tf.methods import sdarts
@@ -24,6 +25,7 @@ METHODS = {
     'beta_darts': beta_darts.BetaDarts,
     'drnas': drnas.DrNAS,
     'gaea': gaea.Gaea,
+    'fair_darts': fair_darts.FairDarts,
     'sdarts_rs': sdarts.SDartsRS,
     'sdarts_adv': sdarts_adv.SDartsADV,
     'pc_darts': pc_darts.PCDarts,

@@ -82,6 +82,11 @@ class Method:
     """Raises ValueError naming a config field this method cannot use."""
     check_softmax_config(config.softmax)
 
+  @classmethod
+  def check_space(cls, space):
+    """Raises ValueError when the method cannot search `space` (config.space)."""
+    del space
+
   # ---- state of the method's own ------------------------------------------
 
   def build_state(self):
@@ -146,6 +151,10 @@ class Method:
   def readout_weights(self, arch):
     """{space key: float[edges, ops]} the genotype is read from: softmax(alphas)."""
     return {k: np_softmax(arch[k]) for k in self.space.arch_shapes()}
+
+  def genotype(self, arch):
+    """The genotype read out of the architecture variables: `space.derive(readout_weights)`."""
+    return self.space.derive(self.readout_weights(arch))
 
   def entropies(self, arch, temperature):
     """E(H) (Eq. 13) of softmax(A) and of the tempered softmax(A / t), over all edges."""

@@ -1,41 +1,18 @@
-"""The building blocks of the final networks: drop path, stems, the NB201 and DARTS cells, aux head.
+"""The building blocks of the final networks: the stem, the NB201 cell, the auxiliary head.
 
 Evaluation-time layers (affine BatchNorm) that `finalnet` assembles into the
-NB201, DARTS CIFAR and DARTS ImageNet networks (reference sect. 2.3, 3.7, 3.8).
+NB201, DARTS CIFAR and DARTS ImageNet networks (reference sect. 2.3, 3.7, 3.8);
+the DARTS cell and drop path are in darts_cell.py.
 They are created by their network's constructor, so a saved network
 (`model.save('x.keras')`) rebuilds them from the network's own config.
 """
 
 from keras import layers
 from keras import ops as K
-import tensorflow as tf
 
 from edd_tf.arch import genotype as genotype_lib
 from edd_tf.nets import batch_norm as batch_norm_lib
 from edd_tf.nets import ops as ops_lib
-
-
-def drop_path(x, rate, seed):
-  """DARTS drop path: zero whole samples with probability `rate`, rescale the rest.
-
-  ``x / keep_prob * Bernoulli(keep_prob)`` per sample (quark0/darts utils.py).
-
-  Args:
-    x: float[B, H, W, C].
-    rate: float32 scalar drop probability in [0, 1].
-    seed: int32/int64[2] seed of the stateless random draw.
-
-  Returns:
-    float[B, H, W, C].
-  """
-  keep = 1.0 - tf.cast(rate, tf.float32)
-  u = tf.random.stateless_uniform(tf.stack([tf.shape(x)[0], 1, 1, 1]), seed, dtype=tf.float32)
-  scale = tf.math.divide_no_nan(tf.cast(u < keep, tf.float32), keep)
-  return x * tf.cast(scale, x.dtype)
-
-
-def _fold(seed, index):
-  return None if seed is None else tf.random.experimental.stateless_fold_in(seed, index)
 
 
 class ConvBN(ops_lib.LazyLayer):
@@ -78,42 +55,6 @@ class NB201Cell(ops_lib.LazyLayer):
           out = out + t
         nodes.append(out)
     return nodes[-1]
-
-
-class DartsCell(ops_lib.LazyLayer):
-  """quark0/darts model.py ``Cell`` (evaluation cell, affine BN).
-
-  Preprocess s0 with FactorizedReduce if the previous cell reduced, else
-  ReLUConvBN 1x1; s1 with ReLUConvBN 1x1. Node k = op_a(h_a) + op_b(h_b);
-  edges from the two inputs of a reduction cell have stride 2. Output: the
-  concatenation of the `concat` states along channels. In training, drop path
-  is applied to every op that is not an Identity.
-  """
-
-  def __init__(self, pairs, concat, channels, reduction, reduction_prev, **kwargs):
-    super().__init__(**kwargs)
-    if reduction_prev:
-      self.preprocess0 = ops_lib.FactorizedReduce(channels, affine=True)
-    else:
-      self.preprocess0 = ops_lib.ReLUConvBN(channels, 1, 1, affine=True)
-    self.preprocess1 = ops_lib.ReLUConvBN(channels, 1, 1, affine=True)
-    self.indices = [int(index) for _, index in pairs]
-    self.concat = [int(c) for c in concat]
-    self.edge_ops = [ops_lib.build_op(name, channels, 2 if reduction and index < 2 else 1, True)
-                     for name, index in pairs]
-
-  def call(self, s0, s1, drop_rate=None, seed=None, training=False):
-    states = [self.preprocess0(s0, training=training), self.preprocess1(s1, training=training)]
-    for step in range(len(self.edge_ops) // 2):
-      node = None
-      for k in (2 * step, 2 * step + 1):
-        op = self.edge_ops[k]
-        h = op(states[self.indices[k]], training=training)
-        if training and drop_rate is not None and not isinstance(op, ops_lib.Identity):
-          h = drop_path(h, drop_rate, _fold(seed, k))
-        node = h if node is None else node + h
-      states.append(node)
-    return K.concatenate([states[i] for i in self.concat], axis=-1)
 
 
 class AuxiliaryHead(ops_lib.LazyLayer):

@@ -27,16 +27,14 @@ import tensorflow as tf
 
 from edd_tf.arch import genotype as genotype_lib
 from edd_tf.nets import batch_norm as batch_norm_lib
+from edd_tf.nets import darts_cell
 from edd_tf.nets import final_cells
 from edd_tf.nets import ops as ops_lib
 
-# The cells live in final_cells.py; these names stay importable from here.
-drop_path = final_cells.drop_path
+# The cells live in final_cells.py and darts_cell.py; these names stay importable from here.
 ConvBN = final_cells.ConvBN
 NB201Cell = final_cells.NB201Cell
-DartsCell = final_cells.DartsCell
 AuxiliaryHead = final_cells.AuxiliaryHead
-_fold = final_cells._fold  # pylint: disable=protected-access
 
 # network -> the genotype family it takes (spaces.Space.family).
 NETWORK_FAMILY = {'nb201': 'nb201', 'darts_cifar': 'darts', 'darts_imagenet': 'darts'}
@@ -45,6 +43,10 @@ NETWORKS = tuple(NETWORK_FAMILY)
 # quark0's OPS (sep_conv_7x7, conv_7x1_1x7) and RobustDARTS' 'noise'.
 DARTS_CELL_OPS = genotype_lib.DARTS_OPS + ('sep_conv_7x7', 'conv_7x1_1x7', 'noise')
 # Reference depths when ``layers=0`` (quark0/darts train.py, train_imagenet.py).
+# The DARTS cell and drop path live in darts_cell.py (re-exported here).
+DartsCell = darts_cell.DartsCell
+drop_path = darts_cell.drop_path
+_fold = darts_cell.fold_seed
 DEFAULT_LAYERS = {'darts_cifar': 20, 'darts_imagenet': 14}
 
 
@@ -185,8 +187,8 @@ class DartsNetwork(FinalNetwork):
       c_curr = 2 * c_curr if reduction else c_curr
       pairs, concat = ((genotype.reduce, genotype.reduce_concat) if reduction
                        else (genotype.normal, genotype.normal_concat))
-      self.cells.append(DartsCell(pairs, concat, c_curr, reduction, reduction_prev,
-                                  name=f'cell_{i}'))
+      self.cells.append(darts_cell.DartsCell(pairs, concat, c_curr, reduction, reduction_prev,
+                                             name=f'cell_{i}'))
       reduction_prev = reduction
     self.aux_index = 2 * num_layers // 3
     if auxiliary:
@@ -216,7 +218,7 @@ class DartsNetwork(FinalNetwork):
 
 
 def _check_darts_genotype(network, genotype):
-  """Raises ValueError unless `genotype` is a valid DARTS-space Genotype."""
+  """Raises ValueError unless `genotype` is a valid DARTS-space Genotype (either cell form)."""
   if isinstance(genotype, str):
     raise ValueError(f'network {network!r} needs a DARTS genotype.Genotype, got the string '
                      f'{genotype!r} (NB201 arch strings are for network "nb201")')
@@ -224,25 +226,35 @@ def _check_darts_genotype(network, genotype):
     raise ValueError(f'network {network!r} needs a genotype.Genotype with fields '
                      f'{genotype_lib.Genotype._fields}, got {type(genotype).__name__}')
   for kind in ('normal', 'reduce'):
-    pairs, concat = getattr(genotype, kind), list(getattr(genotype, kind + '_concat'))
-    if not pairs or len(pairs) % 2:
-      raise ValueError(f'genotype.{kind} needs two (op, input) pairs per node, got {len(pairs)} '
-                       'pairs')
-    for k, pair in enumerate(pairs):
-      try:
-        name, index = pair
-      except (TypeError, ValueError):
-        raise ValueError(f'genotype.{kind}[{k}] must be an (op, input) pair, got {pair!r}') from None
+    entries = getattr(genotype, kind)
+    sparse = genotype_lib.is_sparse_cell(entries)
+    if not entries:
+      raise ValueError(f'genotype.{kind} cannot be built: it has no edge (a thresholded read-out '
+                       f'kept no op above the threshold)')
+    if not sparse and len(entries) % 2:
+      raise ValueError(f'genotype.{kind} needs two (op, input) pairs per node (or (op, node, '
+                       f'input) triples), got {len(entries)} pairs')
+    for k, entry in enumerate(entries):
+      if not isinstance(entry, (list, tuple)) or len(entry) != (3 if sparse else 2):
+        raise ValueError(f'genotype.{kind}[{k}] must be an (op, input) pair or, in every entry, '
+                         f'an (op, node, input) triple, got {entry!r}')
+      name, index = entry[0], int(entry[-1])
+      node = int(entry[1]) if sparse else 2 + k // 2
       if name not in DARTS_CELL_OPS:
         raise ValueError(f'unknown op {name!r} in genotype.{kind} for network {network!r}; '
                          f'known ops: {list(DARTS_CELL_OPS)}')
-      if not 0 <= int(index) < 2 + k // 2:
-        raise ValueError(f'genotype.{kind}[{k}] = {pair!r}: node {2 + k // 2} can only take '
-                         f'inputs 0..{1 + k // 2}')
-    num_states = 2 + len(pairs) // 2
+      if sparse and not 2 <= node < 6:
+        raise ValueError(f'genotype.{kind}[{k}] = {entry!r}: nodes are 2..5')
+      if not 0 <= index < node:
+        raise ValueError(f'genotype.{kind}[{k}] = {entry!r}: node {node} can only take '
+                         f'inputs 0..{node - 1}')
+    num_states = max([2 + len(entries) // 2] + [n + 1 for n, _, _ in
+                                                genotype_lib.cell_edges(entries)])
+    concat = list(getattr(genotype, kind + '_concat'))
     if not concat or any(not 0 <= int(c) < num_states for c in concat):
       raise ValueError(f'genotype.{kind}_concat = {concat!r} must pick states in '
                        f'0..{num_states - 1}')
+    darts_cell.live_plan(entries, concat, kind)  # raises when no node of the cell is left
 
 
 def build_final_network(network, genotype, num_classes, *, channels, layers=0,

@@ -14,6 +14,7 @@ SPACES = {
     'nb201': nb201.NB201Space(),
     'nb201_no_none': nb201.NB201NoNoneSpace(),
     'darts': darts.DartsSpace('darts'),
+    'darts_no_none': darts.DartsSpace('darts_no_none'),
     's1': darts.DartsSpace('s1'),
     's2': darts.DartsSpace('s2'),
     's3': darts.DartsSpace('s3'),

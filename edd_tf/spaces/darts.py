@@ -11,6 +11,8 @@ non-'none' weight is largest, each with that op; where an edge has no 'none'
 (S1, S2, S4) the plain argmax is used, so S4 can select 'noise'.
 """
 
+import numpy as np
+
 from edd_tf.spaces import darts_supernet
 from edd_tf.arch import genotype as genotype_lib
 from edd_tf.spaces import base
@@ -23,6 +25,9 @@ KEYS = ('alphas_normal', 'alphas_reduce')
 # name -> (normal op lists, reduce op lists), one tuple of op names per edge;
 # RobustDARTS' lists are data in darts_supernet.py (reference sect. 5.1).
 OP_LISTS = {'darts': darts_supernet.DARTS_SPACE, **darts_supernet.ROBUST_DARTS_SPACES}
+# The 7 DARTS ops without 'none' (FairDARTS fairdarts/genotypes.py:L8-16).
+_NO_NONE = tuple(op for op in genotype_lib.DARTS_OPS if op != 'none')
+OP_LISTS['darts_no_none'] = ((_NO_NONE,) * NUM_EDGES, (_NO_NONE,) * NUM_EDGES)
 
 EDGES = tuple((node, j) for node in range(2, 2 + STEPS) for j in range(node))
 GROUPS = []
@@ -88,18 +93,32 @@ class DartsSpace(base.Space):
         op_names=self._ops['alphas_normal'], reduce_op_names=self._ops['alphas_reduce'],
         steps=STEPS, multiplier=MULTIPLIER)
 
+  def derive_thresholded(self, weights, op_threshold):
+    """FairDARTS' thresholded read-out (nodes with 0-2 inputs; genotype.derive_thresholded)."""
+    cells = {}
+    for key, kind in zip(KEYS, ('normal', 'reduce')):
+      cells[kind], cells[kind + '_concat'] = genotype_lib.derive_thresholded(
+          weights[key], self._ops[key], steps=STEPS, op_threshold=op_threshold)
+    return genotype_lib.Genotype(**cells)
+
   def discretize(self, genotype):
     out = {}
     for key, kind in zip(KEYS, ('normal', 'reduce')):
-      rows = [None] * NUM_EDGES
-      for k, (op, src) in enumerate(getattr(genotype, kind)):
-        start, end = GROUPS[k // 2]
+      matrix = np.zeros((NUM_EDGES, len(self._ops[key][0])), np.float32)
+      entries = getattr(genotype, kind)
+      for k, (node, op, src) in enumerate(genotype_lib.cell_edges(entries)):
+        if not 2 <= node < 2 + STEPS or not 0 <= src < node:
+          raise ValueError(f'genotype.{kind}[{k}] = {tuple(entries[k])!r} is not an edge of '
+                           f'space {self.name!r} (node {node} takes inputs 0..{node - 1})')
+        start, _ = GROUPS[node - 2]
         edge = start + src
-        if not start <= edge < end or op not in self._ops[key][edge]:
-          raise ValueError(f'genotype.{kind}[{k}] = {(op, src)!r} is not an edge of space '
-                           f'{self.name!r} (edge {edge} ops: {list(self._ops[key][edge])})')
-        rows[edge] = self._ops[key][edge].index(op)
-      out[key] = base.one_hot_rows(rows, len(self._ops[key][0]))
+        if op not in self._ops[key][edge]:
+          raise ValueError(f'genotype.{kind}[{k}] = {tuple(entries[k])!r} is not an edge of '
+                           f'space {self.name!r} (edge {edge} ops: {list(self._ops[key][edge])})')
+        # A later entry on the same edge replaces an earlier one (as before).
+        matrix[edge] = 0.0
+        matrix[edge, self._ops[key][edge].index(op)] = 1.0
+      out[key] = matrix
     return out
 
   def genotype_to_json(self, genotype):

@@ -27,3 +27,14 @@ def test_graphviz_drawings(tmp_path):
   workdirs.check_png(cell_drawing.draw_nb201(
       '|nor_conv_3x3~0|+|none~0|skip_connect~1|+|avg_pool_3x3~0|nor_conv_1x1~1|none~2|',
       tmp_path / 'a.png', graphviz=True))
+
+
+def test_sparse_fair_darts_cells_are_drawn(tmp_path):
+  cell = [('sep_conv_3x3', 2, 0), ('skip_connect', 2, 1), ('dil_conv_3x3', 3, 1),
+          ('avg_pool_3x3', 5, 3)]
+  g = genotype.Genotype(normal=cell, normal_concat=[2, 3, 5], reduce=cell, reduce_concat=[2, 3, 5])
+  source = cell_drawing.darts_dot(g)
+  assert source.count('->') == 2 * (4 + 3) and 'normal_km1 -> normal_0 [label="skip_connect"' in source
+  path = cell_drawing.draw_cell('darts', genotype.genotype_to_dict(g), tmp_path / 'fair.png',
+                                graphviz=False)
+  workdirs.check_png(path)

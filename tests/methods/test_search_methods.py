@@ -16,7 +16,8 @@ from tests.helpers import set_fields
 # tracing the 8-op DARTS supernet takes minutes on 2 cores. Tracing dominates
 # these tests (1.5-3 min each on 2 cores), so only GDAS (whose per-step Gumbel
 # seeds make exact resume the most fragile) runs by default; `-m slow` runs all.
-SLOW_CASES = ('darts@s3', 'darts_2nd@nb201', 'pc_darts@s2', 'sdarts_adv@nb201', 'gaea@nb201')
+SLOW_CASES = ('darts@s3', 'darts_2nd@nb201', 'pc_darts@s2', 'sdarts_adv@nb201', 'gaea@nb201',
+              'fair_darts@s2')
 CASES = {
     'darts@s3': ('darts', 's3', {}),
     'darts_2nd@nb201': ('darts_2nd', 'nb201', {'model.fused': False}),
@@ -36,6 +37,11 @@ CASES = {
                                      'softmax.kind': 'plain', 'softmax.st': 0.0,
                                      'schedule.name': 'constant', 'schedule.t0': 1.0,
                                      'optim.arch.weight_decay': 0.0}),
+    'fair_darts@s2': ('fair_darts', 's2', {'fair_darts': {'zero_one_weight': 10.0,
+                                                          'zero_one_loss': 'l2',
+                                                          'op_threshold': 0.85},
+                                           'softmax.kind': 'plain', 'softmax.st': 0.0,
+                                           'schedule.name': 'constant', 'schedule.t0': 1.0}),
 }
 
 

@@ -13,7 +13,8 @@ NB201_CELL = ('|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|'
 
 
 def test_registry_lists_known_spaces():
-  assert set(spaces.SPACES) == {'nb201', 'nb201_no_none', 'darts', 's1', 's2', 's3', 's4'}
+  assert set(spaces.SPACES) == {'nb201', 'nb201_no_none', 'darts', 'darts_no_none', 's1', 's2',
+                                's3', 's4'}
   with pytest.raises(ValueError, match=r"unknown search space 'dartz'.*'darts'.*'nb201'"):
     spaces.get_space('dartz')
 
