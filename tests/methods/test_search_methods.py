@@ -16,7 +16,7 @@ from tests.helpers import set_fields
 # tracing the 8-op DARTS supernet takes minutes on 2 cores. Tracing dominates
 # these tests (1.5-3 min each on 2 cores), so only GDAS (whose per-step Gumbel
 # seeds make exact resume the most fragile) runs by default; `-m slow` runs all.
-SLOW_CASES = ('darts@s3', 'darts_2nd@nb201', 'pc_darts@s2')
+SLOW_CASES = ('darts@s3', 'darts_2nd@nb201', 'pc_darts@s2', 'darts_minus@s2')
 CASES = {
     'darts@s3': ('darts', 's3', {}),
     'darts_2nd@nb201': ('darts_2nd', 'nb201', {'model.fused': False}),
@@ -30,6 +30,9 @@ CASES = {
     'drnas@nb201': ('drnas', 'nb201', {'drnas': {'reg': 'l2', 'reg_scale': 1e-3},
                                        'schedule.name': 'constant', 'schedule.t0': 1.0}),
     'sdarts_rs@nb201': ('sdarts_rs', 'nb201', {'sdarts_rs': {'eps_min': 0.03, 'eps_max': 0.3}}),
+    # beta 1.0 then 0.5: the resumed epoch must recompute it.
+    'darts_minus@s2': ('darts_minus', 's2', {'model.aux_skip': True, 'darts_minus': {
+        'beta0': 1.0, 'decay': 'linear', 't_start': 0, 't_stop': 2, 't_max': 2}}),
 }
 
 
