@@ -30,10 +30,10 @@ import math
 import tensorflow as tf
 
 from edd_tf.methods import base
-from edd_tf.spaces import darts_supernet
+from edd_tf.nets import mixed_op
 
 DECAYS = ('linear', 'cosine', 'slow_cosine', 'constant')
-AUX_SKIP_KEY = darts_supernet.AUX_SKIP_KEY
+AUX_SKIP_KEY = mixed_op.AUX_SKIP_KEY
 
 
 def beta_at(epoch, beta0, decay='linear', t_start=0, t_stop=50, t_max=50):

@@ -47,9 +47,7 @@ def darts_edges(steps=4):
 # node 2 (from inputs 0, 1); 2-4 -> node 3; 5-8 -> node 4; 9-13 -> node 5.
 DARTS_EDGES = darts_edges(4)
 
-# The key of the DARTS- auxiliary-skip coefficient beta (a float32 scalar) in
-# the mixing weights.
-AUX_SKIP_KEY = 'aux_skip'
+AUX_SKIP_KEY = mixed_op.AUX_SKIP_KEY
 
 
 def edge_groups(steps=4):
