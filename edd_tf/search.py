@@ -75,6 +75,9 @@ def default_config():
       cells_per_stage=5,     # NB201: cells per stage N.
       layers=8,              # DARTS family: number of cells.
       partial_channels=1,    # DARTS family: PC-DARTS K (ops see channels / K).
+      # DARTS-'s auxiliary skip beta * aux(x) on every edge; only a method with
+      # `mixes_aux_skip` (darts_minus) sets beta, so others refuse it.
+      aux_skip=False,
       fused=True))           # NB201: per-source fused cell (same maths, faster).
   # Mixing weights: 'plain' = softmax(alphas / t); 'sn' = sn-softmax (Alg. 1)
   # with exactly one of s (> 1; noise temperature s * t) or st (> 0; fixed
@@ -155,6 +158,10 @@ def check_config(config):
   if method_cls.hard_sampling and space.family == 'nb201' and config.model.get('fused', True):
     raise ValueError(f'config.method={config.method!r} runs only the sampled op, which the fused '
                      'NB201 cell cannot; set config.model.fused=False')
+  if config.model.get('aux_skip', False) and not method_cls.mixes_aux_skip:
+    raise ValueError(f'config.model.aux_skip=True needs a method that sets the aux-skip '
+                     f'coefficient (darts_minus); config.method={config.method!r} does not: set '
+                     'config.model.aux_skip=False')
   distribute_lib.check_strategy_name(config.distribute)
   precision_lib.check_numerics_config(config)
   if config.search.get('data_mode', 'bilevel') not in data_lib.DATA_MODES:
@@ -366,7 +373,8 @@ class SearchTask(loop.Task):
     del writer
     summaries.write_search_epoch(
         record, arch=self.searcher.arch_numpy(),
-        weights={k: v.numpy() for k, v in self.searcher.mixing()[0].items()},
+        weights={k: v.numpy() for k, v in self.searcher.mixing()[0].items()
+                 if k in self.space.arch_shapes()},
         space=self.space, genotype_text=self.space.genotype_text(
             self.space.parse_genotype(record['genotype'])))
 

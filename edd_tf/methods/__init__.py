@@ -8,6 +8,7 @@ to METHODS and a config in configs/.
 from edd_tf.methods import base
 from edd_tf.methods import beta_darts
 from edd_tf.methods import darts
+from edd_tf.methods import darts_minus
 from edd_tf.methods import drnas
 from edd_tf.methods import gaea
 from edd_tf.methods import fair_darts
@@ -22,6 +23,7 @@ Method = base.Method
 METHODS = {
     'darts': darts.Darts,
     'darts_2nd': second_order.SecondOrder,
+    'darts_minus': darts_minus.DartsMinus,
     'beta_darts': beta_darts.BetaDarts,
     'drnas': drnas.DrNAS,
     'gaea': gaea.Gaea,

@@ -35,6 +35,12 @@ from edd_tf.nets import ops as ops_lib
 from edd_tf.nets import partial_channel
 
 
+# DARTS-: the key of the auxiliary-skip coefficient beta (a float32 scalar) in
+# the mixing weights a method hands the supernet (spaces/darts_supernet.py adds
+# beta * aux(x) to every edge's mixed sum when it is present).
+AUX_SKIP_KEY = 'aux_skip'
+
+
 def build_eagerly(layer, shape, dtype=tf.float32):
   """Runs `layer` once on zeros of `shape` in inference mode, eagerly.
 

@@ -77,6 +77,9 @@ class DartsSpace(base.Space):
     if model_config.channels % k:
       raise ValueError(f'config.model.partial_channels={k} must divide config.model.channels='
                        f'{model_config.channels} (PC-DARTS runs the ops on channels / K)')
+    if model_config.get('aux_skip', False) and k != 1:
+      raise ValueError(f'config.model.aux_skip=True (DARTS-) needs config.model.partial_channels=1, '
+                       f'got {k}')
     if model_config.layers < 3:
       raise ValueError(f'config.model.layers must be >= 3 (reductions at layers//3 and '
                        f'2*layers//3), got {model_config.layers}')
@@ -85,7 +88,8 @@ class DartsSpace(base.Space):
     return darts_supernet.DartsSupernet(
         num_classes, normal_ops=self._ops['alphas_normal'], reduce_ops=self._ops['alphas_reduce'],
         channels=model_config.channels, layers=model_config.layers, steps=STEPS,
-        multiplier=MULTIPLIER, partial_channels=model_config.get('partial_channels', 1))
+        multiplier=MULTIPLIER, partial_channels=model_config.get('partial_channels', 1),
+        aux_skip=bool(model_config.get('aux_skip', False)))
 
   def derive(self, weights):
     return genotype_lib.derive_darts(

@@ -8,6 +8,14 @@ reference sect. 4.2) is folded into those weights by the method: node
 ``sum_j beta_j * MixedOp_j(h_j, alpha_j)`` equals the mixed op with weights
 ``beta_j * alpha_j``.
 
+DARTS- (``aux_skip=True``): every mixed edge gets an auxiliary skip outside
+the softmax, ``edge = sum_o w_o o(x) + beta * aux(x)``, aux the identity at
+stride 1 and a learnable FactorizedReduce (affine-free) at stride 2
+(../shared/docs/baselines.md part 2 sect. 2). beta is the scalar
+``weights[AUX_SKIP_KEY]`` the method passes with the mixing weights; without
+that key (read-out, the discretized accuracy, other methods) the term is left
+out. ``aux_skip=False`` builds exactly the plain supernet.
+
 Each edge has its own op list (RobustDARTS S1 differs per edge, reference sect.
 5.1; the DARTS space repeats DARTS_OPS 14 times), so a space is a pair
 ``(normal_ops, reduce_ops)`` of 14 op-name tuples each.
@@ -38,6 +46,8 @@ def darts_edges(steps=4):
 # quark0/darts model_search.py Cell order (reference sect. 5.1): edges 0-1 ->
 # node 2 (from inputs 0, 1); 2-4 -> node 3; 5-8 -> node 4; 9-13 -> node 5.
 DARTS_EDGES = darts_edges(4)
+
+AUX_SKIP_KEY = mixed_op.AUX_SKIP_KEY
 
 
 def edge_groups(steps=4):
@@ -145,7 +155,7 @@ class DartsSearchCell(ops_lib.LazyLayer):
   """
 
   def __init__(self, edge_ops, channels, reduction, reduction_prev, *, steps=4, multiplier=4,
-               partial_channels=1, fused=True, **kwargs):
+               partial_channels=1, fused=True, aux_skip=False, **kwargs):
     """Builds the preprocessing and the mixed edges.
 
     Args:
@@ -159,6 +169,9 @@ class DartsSearchCell(ops_lib.LazyLayer):
       fused: the fused path: weights as BN scales, and the edges leaving a
         node share its ReLU and pooling (`fused_blocks.SharedInput`); False runs
         the reference path edge by edge. Same values either way.
+      aux_skip: DARTS-: an auxiliary skip per edge (identity at stride 1, an
+        affine-free FactorizedReduce at stride 2), scaled by the mixing
+        weights' AUX_SKIP_KEY scalar.
       **kwargs: keras Layer arguments.
     """
     super().__init__(**kwargs)
@@ -182,8 +195,29 @@ class DartsSearchCell(ops_lib.LazyLayer):
                          partial_channels=partial_channels, fused=fused,
                          name=f'edge_{i}_{j}')
         for (i, j), names in zip(self.edges, self.edge_ops)]
+    # DARTS- aux per edge: None = identity (stride 1), else FactorizedReduce.
+    self.aux_skip = aux_skip
+    self.aux = [ops_lib.FactorizedReduce(channels, affine=False, name=f'aux_{i}_{j}')
+                if aux_skip and reduction and j < 2 else None
+                for i, j in self.edges] if aux_skip else []
+    self._aux_built = False
 
-  def call(self, s0, s1, weights, indices=None, training=False):
+  def aux_term(self, k, h, beta, training):
+    """beta * aux_k(h) for edge k (DARTS-); None when there is no aux term."""
+    if not self.aux_skip:
+      return None
+    aux = self.aux[k]
+    if not self._aux_built:  # variables outside any tf.function (see build_eagerly)
+      for layer in self.aux:
+        if layer is not None:
+          mixed_op.build_eagerly(layer, [1] + [d or 8 for d in h.shape[1:]], h.dtype)
+      self._aux_built = True
+    if beta is None:
+      return None
+    y = h if aux is None else aux(h, training=training)
+    return K.cast(beta, y.dtype) * y
+
+  def call(self, s0, s1, weights, indices=None, training=False, aux_beta=None):
     """Runs the cell.
 
     Args:
@@ -192,6 +226,7 @@ class DartsSearchCell(ops_lib.LazyLayer):
       weights: float32[num_edges, num_ops] mixing weights of this cell type.
       indices: optional int32[num_edges] sampled op per edge (GDAS).
       training: BatchNorm mode.
+      aux_beta: float32 scalar, the DARTS- aux-skip coefficient (None: no term).
 
     Returns:
       float[B, H', W', multiplier * C], H' = H/2 in a reduction cell.
@@ -204,18 +239,21 @@ class DartsSearchCell(ops_lib.LazyLayer):
       states = [
           fused_blocks.fused_call(self.preprocess0, fused_blocks.SharedInput(s0), training),
           fused_blocks.fused_call(self.preprocess1, fused_blocks.SharedInput(s1), training)]
-      return self._call_per_source(states, weights, training)
+      return self._call_per_source(states, weights, training, aux_beta)
     states = [self.preprocess0(s0, training=training), self.preprocess1(s1, training=training)]
     for start, end in edge_groups(self.steps):
       terms = []
       for k in range(start, end):
         index = None if indices is None else indices[k]
-        terms.append(self.mixed[k](states[self.edges[k][1]], weights[k], index=index,
-                                   training=training))
+        h = states[self.edges[k][1]]
+        terms.append(self.mixed[k](h, weights[k], index=index, training=training))
+        aux = self.aux_term(k, h, aux_beta, training)
+        if aux is not None:
+          terms.append(aux)
       states.append(tf.add_n(terms))
     return K.concatenate(states[-self.multiplier:], axis=-1)
 
-  def _call_per_source(self, states, weights, training):
+  def _call_per_source(self, states, weights, training, aux_beta=None):
     """The fused path, one source node at a time (same values as per edge).
 
     Every edge leaving node j gets the same `fused_blocks.SharedInput` (one ReLU,
@@ -241,6 +279,9 @@ class DartsSearchCell(ops_lib.LazyLayer):
           out = edge.mix_shared(shared, edge.check_inputs(h, rows[e]), training)
         if out is not None:
           incoming[self.edges[e][0]].append(out)
+        aux = self.aux_term(e, h, aux_beta, training)
+        if aux is not None:
+          incoming[self.edges[e][0]].append(aux)
         if k > 1:
           if edge.stride not in bypass:
             bypass[edge.stride] = edge.bypass(h)
@@ -270,7 +311,8 @@ class DartsSupernet(keras.Model):
   """
 
   def __init__(self, num_classes, *, normal_ops, reduce_ops, channels=16, layers=8, steps=4,
-               multiplier=4, stem_multiplier=3, partial_channels=1, fused=True, **kwargs):
+               multiplier=4, stem_multiplier=3, partial_channels=1, fused=True, aux_skip=False,
+               **kwargs):
     """Builds the network.
 
     Args:
@@ -287,14 +329,20 @@ class DartsSupernet(keras.Model):
       partial_channels: PC-DARTS K (1 = DARTS, 4 = PC-DARTS CIFAR); must
         divide the channels of every cell.
       fused: the fused cell path (see DartsSearchCell); same values.
+      aux_skip: DARTS-'s auxiliary skip on every edge (see DartsSearchCell);
+        with partial_channels > 1 it is refused.
       **kwargs: keras.Model arguments.
     """
     super().__init__(**kwargs)
     if num_classes < 1 or channels < 1 or layers < 1:
       raise ValueError(f'num_classes, channels and layers must be positive, got {num_classes}, '
                        f'{channels}, {layers}')
+    if aux_skip and partial_channels != 1:
+      raise ValueError('aux_skip (DARTS-) needs partial_channels=1, got '
+                       f'partial_channels={partial_channels}')
     self.num_classes = num_classes
     self.steps = steps
+    self.aux_skip = aux_skip
     self.normal_ops = check_edge_ops(normal_ops, steps, 'normal_ops')
     self.reduce_ops = check_edge_ops(reduce_ops, steps, 'reduce_ops')
     self.num_edges = len(darts_edges(steps))
@@ -309,7 +357,7 @@ class DartsSupernet(keras.Model):
       self.cells.append(DartsSearchCell(
           self.reduce_ops if reduction else self.normal_ops, c, reduction, reduction_prev,
           steps=steps, multiplier=multiplier, partial_channels=partial_channels, fused=fused,
-          name=f'cell_{i}'))
+          aux_skip=aux_skip, name=f'cell_{i}'))
       reduction_prev = reduction
     self.classifier = layers_lib.Dense(num_classes, dtype='float32', name='classifier')
 
@@ -322,7 +370,9 @@ class DartsSupernet(keras.Model):
     Args:
       images: float32[B, H, W, 3] normalised images.
       weights: {'alphas_normal': float32[num_edges, n_normal_ops],
-        'alphas_reduce': float32[num_edges, n_reduce_ops]} mixing weights.
+        'alphas_reduce': float32[num_edges, n_reduce_ops]} mixing weights,
+        and with aux_skip optionally AUX_SKIP_KEY: the float32 scalar beta of
+        DARTS-'s auxiliary skip (absent: no aux term).
       indices: None, or {'alphas_normal': int32[num_edges], 'alphas_reduce':
         int32[num_edges]}: run only the sampled op of each edge (GDAS).
       training: BatchNorm mode.
@@ -330,6 +380,7 @@ class DartsSupernet(keras.Model):
     Returns:
       float32[B, num_classes] logits.
     """
+    raw_weights = weights
     weights = {key: tf.convert_to_tensor(weights[key])
                for key in ('alphas_normal', 'alphas_reduce')}
     for key, names in (('alphas_normal', self.normal_ops), ('alphas_reduce', self.reduce_ops)):
@@ -344,9 +395,15 @@ class DartsSupernet(keras.Model):
         if tuple(value.shape) != (self.num_edges,):
           raise ValueError(f"indices['{key}'] must have shape ({self.num_edges},), got "
                            f'{tuple(value.shape)}')
+    aux_beta = None
+    if self.aux_skip and raw_weights.get(AUX_SKIP_KEY) is not None:
+      aux_beta = tf.convert_to_tensor(raw_weights[AUX_SKIP_KEY])
+      if aux_beta.shape.rank != 0:
+        raise ValueError(f"weights['{AUX_SKIP_KEY}'] must be a scalar, got {aux_beta.shape}")
     s0 = s1 = self.stem_bn(self.stem_conv(images), training=training)
     for cell in self.cells:
       key = 'alphas_reduce' if cell.reduction else 'alphas_normal'
       cell_indices = None if indices is None else indices[key]
-      s0, s1 = s1, cell(s0, s1, weights[key], indices=cell_indices, training=training)
+      s0, s1 = s1, cell(s0, s1, weights[key], indices=cell_indices, training=training,
+                        aux_beta=aux_beta)
     return K.cast(self.classifier(K.mean(s1, axis=(1, 2))), 'float32')
