@@ -72,6 +72,8 @@ class Method:
   # True when arch_gradients all-reduces inside the forward/backward pass (the
   # second-order virtual step): it cannot be XLA-compiled on several replicas.
   all_reduces_in_gradients = False
+  # The config section of the method's own settings; None = its name (config.drnas).
+  config_section = None
   # True when `mixing` adds the supernet's aux-skip coefficient (DARTS-); a
   # config with config.model.aux_skip=True is refused for the other methods.
   mixes_aux_skip = False

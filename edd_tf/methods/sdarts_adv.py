@@ -49,6 +49,8 @@ def revert(weights, adv, loss_before, loss_after):
 class SDartsADV(sdarts.SDartsRS):
   """First-order DARTS whose weight step sees PGD-perturbed mixing weights."""
 
+  config_section = 'sdarts_rs'   # eps_min, eps_max (+ pgd_steps), shared with RS
+
   name = 'sdarts_adv'
 
   @classmethod

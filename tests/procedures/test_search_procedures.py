@@ -52,6 +52,7 @@ def test_hessian_eigenvalue_every_epoch_and_exact_resume(tmp_path):
                              rtol=1e-4)
 
 
+@pytest.mark.slow  # a 4-epoch search with the double backward traced (~1 min)
 def test_every_second_epoch_and_the_last(tmp_path):
   config = tiny_config('darts', 'nb201', **{'search.hessian_every_epochs': 2,
                                             'search.epochs': 4})
