@@ -10,13 +10,12 @@ alpha step first), the weight step on perturbed softmax(alpha), eps 0.03 ->
       --config.data.source=tfds --workdir=/tmp/edd/darts_sdarts_adv
 """
 
-import ml_collections
-
-from configs import darts_cifar10_darts
+from configs import darts_cifar10_sdarts_rs
 
 
 def get_config():
-  config = darts_cifar10_darts.get_config('first')
+  config = darts_cifar10_sdarts_rs.get_config()
   config.method = 'sdarts_adv'
-  config.sdarts_rs = ml_collections.ConfigDict(dict(eps_min=0.03, eps_max=0.3, pgd_steps=7))
+  with config.sdarts_rs.unlocked():
+    config.sdarts_rs.pgd_steps = 7
   return config
