@@ -16,6 +16,7 @@ import subprocess
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch
 
+from edd_tf import spaces
 from edd_tf.arch import genotype as genotype_lib
 
 OP_COLORS = {
@@ -186,7 +187,7 @@ def draw_darts(genotype, path, title='', graphviz=None):
 
 
 def draw_cell(space, genotype, path, title='', graphviz=None):
-  """Draws the genotype of a search space ('nb201*': arch string; others: DARTS dict)."""
-  if space.startswith('nb201'):
+  """Draws the genotype of a search space (NB201 family: arch string; others: DARTS dict)."""
+  if spaces.get_space(space).family == 'nb201':
     return draw_nb201(genotype, path, title, graphviz)
   return draw_darts(genotype, path, title, graphviz)

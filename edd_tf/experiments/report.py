@@ -24,6 +24,7 @@ import pathlib
 
 import numpy as np
 
+from edd_tf import spaces
 from edd_tf.experiments import figures
 from edd_tf.experiments import finished_runs
 from edd_tf.experiments import tensorboard_hparams
@@ -158,7 +159,7 @@ def write_report(dirs, out, keys=None, benchmark=None, tensorboard=True, graphvi
     r.bench = r.result.get('benchmark')
     if benchmark is not None:
       r.bench = None
-      if str(r.result.get('space', 'nb201')).startswith('nb201'):   # nb201, nb201_no_none
+      if spaces.get_space(r.result.get('space', 'nb201')).family == 'nb201':
         try:
           r.bench = benchmark.lookup(r.result['genotype'])
         except ValueError as e:
