@@ -21,15 +21,35 @@ supernet on 50k images); what the paper predicts at any scale is Fig. 4B's
 effect, EDD's discretized accuracy tracking the supernet's while DARTS-V1's
 stays near chance, and lower entropy of beta under EDD (Fig. 4A). The found
 cells' NB201 accuracies are a noisy read-out at this scale.
+The rivals with an NB201 recipe (issue 17) run the same scaled protocol from
+their own recipe: `configs/cpu_protocol.py:METHOD` with METHOD in METHODS
+(configs/grids/cpu_protocol_rivals.txt); the alpha learning rate is scaled
+10x for the Adam recipes, GAEA's exponentiated-gradient step (0.1) is kept,
+beta-DARTS' lambda ramp is compressed to the 25 epochs (the public code's
+100-epoch denominator would stop it at a quarter), and each recipe's own
+width (GAEA: C = 24) becomes C = 8 like the others'.
 Data: ../shared/data/cifar10 (ImageFolder) beside the checkout; run from the
 repository root, or set --config.data.path.
 """
 
-from configs import nb201_cifar10_edd
+import importlib
+
+# The methods of the protocol: argument -> the NB201 recipe it scales down.
+METHODS = {
+    'edd': 'nb201_cifar10_edd',
+    'drnas': 'nb201_cifar10_drnas',
+    'gaea_erm': 'nb201_cifar10_gaea_erm',
+    'gaea_bilevel': 'nb201_cifar10_gaea_bilevel',
+    'beta_darts': 'nb201_cifar10_beta_darts',
+    'sdarts_rs': 'nb201_cifar10_sdarts_rs',
+}
+_EXPLICIT_STEP_METHODS = ('gaea',)   # arch step not by Adam: its step size is not scaled
 
 
-def get_config():
-  config = nb201_cifar10_edd.get_config()
+def get_config(arg='edd'):
+  if arg not in METHODS:
+    raise ValueError(f'configs/cpu_protocol.py:{arg}: the method must be one of {sorted(METHODS)}')
+  config = importlib.import_module(f'configs.{METHODS[arg]}').get_config()
   config.data.source = 'folder'
   config.data.path = '../shared/data/cifar10'
   config.data.train_examples = 10000
@@ -38,5 +58,8 @@ def get_config():
   config.search.epochs = 25
   config.search.batch_size = 64
   config.search.eval_examples = 2000
-  config.optim.arch.lr = 3e-3
+  if config.method not in _EXPLICIT_STEP_METHODS:
+    config.optim.arch.lr = 10 * config.optim.arch.lr   # 3e-4 -> 3e-3 for every Adam recipe
+  if 'beta_darts' in config:   # the same lambda ramp, compressed into the shorter search
+    config.beta_darts.lam_epochs = config.search.epochs
   return config

@@ -45,3 +45,42 @@ def test_paper_recipe_values():
   darts = importlib.import_module('configs.nb201_cifar10_darts').get_config()
   assert darts.softmax.kind == 'plain' and darts.schedule.name == 'constant'
   assert darts.schedule.t0 == 1.0
+
+
+@pytest.mark.parametrize('arg', sorted(importlib.import_module('configs.cpu_protocol').METHODS))
+def test_cpu_protocol_scales_each_recipe_the_same_way(arg):
+  """configs/cpu_protocol.py:METHOD is METHOD's NB201 recipe at the protocol's size."""
+  cpu = importlib.import_module('configs.cpu_protocol')
+  config = cpu.get_config(arg)
+  search.check_config(config)
+  recipe = importlib.import_module(f'configs.{cpu.METHODS[arg]}').get_config()
+  assert config.method == recipe.method and config.space == recipe.space
+  assert (config.model.channels, config.model.cells_per_stage) == (8, 1)
+  assert (config.search.epochs, config.data.train_examples, config.search.eval_examples) == (
+      25, 10000, 2000)
+  assert config.data.source == 'folder'
+  scale = 1 if config.method == 'gaea' else 10   # EG's step size is not an Adam rate
+  assert config.optim.arch.lr == pytest.approx(scale * recipe.optim.arch.lr)
+  if 'beta_darts' in config:
+    assert config.beta_darts.lam_epochs == 25
+  # The rest of the recipe is the method's own.
+  assert config.optim.weights.to_dict() == recipe.optim.weights.to_dict()
+  assert config.softmax.to_dict() == recipe.softmax.to_dict()
+
+
+def test_cpu_protocol_default_is_the_edd_protocol_and_bad_method_is_named():
+  cpu = importlib.import_module('configs.cpu_protocol')
+  assert cpu.get_config().method == 'darts' and cpu.get_config().schedule.name == 'edd'
+  assert cpu.get_config().optim.arch.lr == pytest.approx(3e-3)
+  with pytest.raises(ValueError, match=r"cpu_protocol.py:gdas.*'drnas'"):
+    cpu.get_config('gdas')
+
+
+def test_cpu_protocol_rivals_grid_names_every_rival():
+  from edd_tf.experiments import grid
+  root = pathlib.Path(__file__).resolve().parents[1]
+  text = (root / 'configs' / 'grids' / 'cpu_protocol_rivals.txt').read_text()
+  axes = grid.parse_grid(text)
+  method = next(a for a in axes if a.key == 'method')
+  cpu = importlib.import_module('configs.cpu_protocol')
+  assert set(method.labels()) == set(cpu.METHODS) - {'edd'}
