@@ -84,3 +84,23 @@ def test_cpu_protocol_rivals_grid_names_every_rival():
   method = next(a for a in axes if a.key == 'method')
   cpu = importlib.import_module('configs.cpu_protocol')
   assert set(method.labels()) == set(cpu.METHODS) - {'edd'}
+
+
+def _readme_config_specs():
+  """Every config the README names, bare (`nb201_cifar10_edd.py`) or as a path with an argument."""
+  import re
+  root = pathlib.Path(__file__).resolve().parents[1]
+  text = (root / 'README.md').read_text()
+  specs = set(re.findall(r'`(?:configs/)?([a-z0-9_]+\.py(?::[a-z0-9_,]+)?)', text))
+  return sorted(specs)
+
+
+@pytest.mark.parametrize('spec', _readme_config_specs())
+def test_every_config_the_readme_names_exists_and_loads(spec):
+  name, _, arg = spec.partition(':')
+  root = pathlib.Path(__file__).resolve().parents[1]
+  assert (root / 'configs' / name).exists(), f'README names configs/{name}, which does not exist'
+  module = importlib.import_module(f'configs.{name[:-3]}')
+  config = module.get_config(arg) if arg else module.get_config()
+  if not name.startswith('train_'):
+    search.check_config(config)
