@@ -132,8 +132,8 @@ def default_config():
 # Fields that define the experiment: never changed in a workdir, even with
 # allow_config_change.
 EXPERIMENT_FIELDS = ('seed', 'space', 'method', 'model', 'data.name', 'data.source',
-                     'data.train_examples', 'data.image_size', 'search.train_portion',
-                     'search.data_mode')
+                     'data.train_examples', 'data.image_size', 'data.fingerprint',
+                     'search.train_portion', 'search.data_mode')
 # Fields that may change between a run and its resumption; any other change
 # makes the checkpoint a different experiment.
 RESUMABLE_CHANGES = ('search.epochs', 'search.log_every_steps', 'search.metrics_every_steps',
@@ -199,15 +199,21 @@ class SearchTask(loop.Task):
 
   kind = 'search'
 
-  def __init__(self, config, workdir, strategy=None):
-    """Validates the config and loads the data (no file is written here)."""
+  def __init__(self, config, workdir, strategy=None, data=None):
+    """Validates the config and loads the data (no file is written here).
+
+    `data`: for config.data.source='python', the images and labels from Python
+    (data/python_source.py lists the forms).
+    """
     check_config(config)
+    data_lib.check_python_data(config.data, data)
     self.config = config
     self.workdir = pathlib.Path(workdir)
     s = config.search
     # First: MultiWorkerMirroredStrategy must exist before TF runs any op.
     self.strategy = strategy or distribute_lib.make_strategy(config.distribute)
-    arrays = data_lib.load_arrays(config.data, 'train')
+    arrays = data_lib.load_arrays(config.data, 'train', data)
+    self.data_fingerprint = data_lib.fingerprint_of(config.data, arrays)
     self.train_arrays, self.val_arrays = data_lib.search_arrays(
         arrays, s.get('data_mode', 'bilevel'), s.train_portion)
     info = arrays.info
@@ -402,7 +408,7 @@ class SearchTask(loop.Task):
             'arch': {k: np.asarray(v).tolist() for k, v in self.searcher.arch_numpy().items()}}
 
 
-def run(config, workdir, progress=None, strategy=None, allow_config_change=False):
+def run(config, workdir, progress=None, strategy=None, allow_config_change=False, data=None):
   """Runs (or resumes) a search and returns its result.
 
   Args:
@@ -418,6 +424,9 @@ def run(config, workdir, progress=None, strategy=None, allow_config_change=False
       in fields other than EXPERIMENT_FIELDS (e.g. lower learning rates after a
       NaN); the change and the checkpoint it continues from are recorded in
       config.json's 'config_changes'.
+    data: the training images and labels from Python when
+      config.data.source='python' (edd_tf/data/python_source.py: numpy
+      arrays or a tf.data.Dataset); a workdir resumes only on the same arrays.
 
   Returns:
     dict with 'genotype' (the final cell, as written to genotype.json),
@@ -428,8 +437,9 @@ def run(config, workdir, progress=None, strategy=None, allow_config_change=False
     ValueError: bad config values (naming the field), data or workdir.
     FloatingPointError: a NaN/inf loss; the last good checkpoint is kept.
   """
-  task = SearchTask(config, workdir, strategy)   # validates; writes nothing
+  task = SearchTask(config, workdir, strategy, data)   # validates; writes nothing
   resolved = json.loads(config.to_json_best_effort())
+  resolved['data']['fingerprint'] = task.data_fingerprint
   defaults = json.loads(default_config().to_json_best_effort())
   path, lock = experiment_dir.open_workdir(workdir, resolved, kind='search', ignore=RESUMABLE_CHANGES,
                                  fixed=EXPERIMENT_FIELDS, allow_changes=allow_config_change,

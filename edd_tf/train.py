@@ -36,7 +36,7 @@ from edd_tf.core import multi_step
 from edd_tf.core import optim
 from edd_tf.core import precision as precision_lib
 from edd_tf.core import workdir as workdir_lib
-from edd_tf.data import pipeline as data
+from edd_tf.data import pipeline as data_lib
 from edd_tf.final import data as final_data
 from edd_tf.final import genotypes
 from edd_tf.final import models
@@ -104,7 +104,7 @@ def default_config():
       # result as 1 (WORKSPACE "Several steps per call").
       steps_per_call=1,
   ))
-  config.data = data.default_data_config()
+  config.data = data_lib.default_data_config()
   return config
 
 
@@ -162,7 +162,8 @@ def check_config(config):
 
 # Fields that define the experiment: never changed in a workdir, even with
 # allow_config_change.
-EXPERIMENT_FIELDS = ('network', 'genotype', 'model', 'data.name', 'data.image_size')
+EXPERIMENT_FIELDS = ('network', 'genotype', 'model', 'data.name', 'data.image_size',
+                     'data.fingerprint')
 # Fields that may change between a run and its resumption.
 RESUMABLE_CHANGES = ('train.epochs', 'train.eval_every', 'train.eval_batch_size',
                      'train.log_every_steps', 'train.metrics_every_steps', 'train.steps_per_call', 'data.path',
@@ -175,16 +176,21 @@ class TrainTask(loop.Task):
 
   kind = 'training run'
 
-  def __init__(self, config, workdir, strategy=None):
-    """Validates config, genotype and data (no file is written here)."""
+  def __init__(self, config, workdir, strategy=None, data=None):
+    """Validates config, genotype and data (no file is written here).
+
+    `data`: for config.data.source='python', {'train': ..., 'test': ...} from
+    Python (data/python_source.py lists the forms).
+    """
     check_config(config)
+    data_lib.check_python_data(config.data, data)
     self.config = config
     self.workdir = pathlib.Path(workdir)
     self.genotype = genotypes.resolve_genotype(config.genotype, config.network,
                                                config.get('allow_unfinished_search', False))
     # First: MultiWorkerMirroredStrategy must exist before TF runs any op.
     self.strategy = strategy or distribute_lib.make_strategy(config.get('distribute', 'default'))
-    self.data = final_data.TrainData(config)
+    self.data = final_data.TrainData(config, data)
     self.info = self.data.info
     saved_info = self.workdir / DATASET_FILE
     if saved_info.is_file():
@@ -314,7 +320,7 @@ class TrainTask(loop.Task):
         checkpoint=tf.train.latest_checkpoint(str(self.workdir / CHECKPOINT_DIR)))
 
 
-def run(config, workdir, progress=None, strategy=None, allow_config_change=False):
+def run(config, workdir, progress=None, strategy=None, allow_config_change=False, data=None):
   """Trains (or resumes training of) the final network of `config.genotype`.
 
   Args:
@@ -330,6 +336,9 @@ def run(config, workdir, progress=None, strategy=None, allow_config_change=False
       in fields other than EXPERIMENT_FIELDS (e.g. lower learning rates after a
       NaN); the change and the checkpoint it continues from are recorded in
       config.json's 'config_changes'.
+    data: {'train': ..., 'test': ...} images and labels from Python when
+      config.data.source='python' (edd_tf/data/python_source.py); a workdir
+      resumes only on the same arrays.
 
   Returns:
     The results dict also written to workdir/results.json.
@@ -340,8 +349,9 @@ def run(config, workdir, progress=None, strategy=None, allow_config_change=False
     FloatingPointError: when the training loss becomes NaN or inf; the last
       good checkpoint is left on disk.
   """
-  task = TrainTask(config, workdir, strategy)  # validates; writes nothing
+  task = TrainTask(config, workdir, strategy, data)  # validates; writes nothing
   resolved = config.to_dict()
+  resolved['data']['fingerprint'] = task.data.fingerprint
   resolved['genotype'] = genotypes.genotype_to_json(task.genotype)
   defaults = default_config().to_dict()
   chief = distribute_lib.is_chief(task.strategy)

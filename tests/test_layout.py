@@ -21,6 +21,7 @@ FLOORS = {
     'procedures': 4,                # what a search does over time (early stop, ...)
     'search': 5, 'train': 5,        # the two entry points
     'serving': 6, 'perf': 6, 'experiments': 6,
+    'api': 7,                       # the Python API over all of it
 }
 MAX_LINES = 450
 

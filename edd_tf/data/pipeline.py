@@ -23,11 +23,12 @@ import tensorflow as tf
 
 from edd_tf.data import datasets
 from edd_tf.data import image_folder
+from edd_tf.data import python_source
 from edd_tf.data import tfds_source
 
 ASSETS_DIR = pathlib.Path(__file__).resolve().parents[1] / 'assets'
 SAMPLE_FILE = 'cifar10_sample.npz'
-SOURCES = ('sample', 'tfds', 'folder')
+SOURCES = ('sample', 'tfds', 'folder', 'python')
 SPLITS = image_folder.SPLITS
 
 # The catalogue, under the names the rest of the code (and users) know.
@@ -40,7 +41,7 @@ CIFAR10_CLASSES = datasets.CIFAR10_CLASSES
 def default_data_config():
   """The data section of an experiment config (`config.data`)."""
   return ml_collections.ConfigDict(dict(
-      source='sample',      # 'sample' | 'tfds' | 'folder'.
+      source='sample',      # 'sample' | 'tfds' | 'folder' | 'python' (data= from Python).
       name='cifar10',       # DATASETS key: normalisation, classes, tfds name.
       path='',              # ImageFolder root holding train/ and test/<class>/ images.
       data_dir='',          # tfds data_dir ('' = tfds default).
@@ -49,10 +50,13 @@ def default_data_config():
       test_examples=0,
       image_size=0,         # 0 = the dataset's size; images are resized to it.
       skip_bad_images=False,  # 'folder': skip (and count) files that do not decode.
+      # 'python': the hash of the arrays the run saw (set by the run; a workdir
+      # does not resume on other arrays). Leave ''.
+      fingerprint='',
   ))
 
 
-def load_arrays(data_config, split):
+def load_arrays(data_config, split, python_data=None):
   """Loads one split of the configured dataset into memory.
 
   The examples come in a fixed pseudo-random order (the same on every call), so
@@ -61,6 +65,8 @@ def load_arrays(data_config, split):
   Args:
     data_config: a ConfigDict like `default_data_config()`.
     split: 'train' or 'test'.
+    python_data: for source 'python', the data handed over from Python
+      (data/python_source.py lists its forms).
 
   Returns:
     Arrays with uint8[N, S, S, 3] images and int32[N] labels, S the image size.
@@ -91,6 +97,8 @@ def load_arrays(data_config, split):
 
   if source == 'sample':
     arrays = load_sample(name, split, limit, field)
+  elif source == 'python':
+    arrays = python_source.load_python(python_data, name, split, limit, field)
   elif source == 'folder':
     arrays = image_folder.load_folder(data_config.get('path', ''), name, split, limit, field, size,
                           skip_bad=bool(data_config.get('skip_bad_images', False)))
@@ -102,6 +110,23 @@ def load_arrays(data_config, split):
   logging.info('loaded %s/%s %s: %d images of %s', source, name, split, len(arrays),
                arrays.images.shape[1:])
   return arrays
+
+
+def check_python_data(data_config, python_data):
+  """Data from Python goes with config.data.source='python', and only with it."""
+  source = data_config.get('source', 'sample')
+  if python_data is not None and source != 'python':
+    raise ValueError(f"data was given from Python but config.data.source={source!r}; set "
+                     "config.data.source='python' (edd_tf.api does) to use it")
+  if source == 'python':
+    python_source.as_splits(python_data)   # the one-line message for data=None
+
+
+def fingerprint_of(data_config, *arrays):
+  """config.data.fingerprint of a run: the arrays' hash for 'python', else ''."""
+  if data_config.get('source', 'sample') != 'python':
+    return ''
+  return python_source.fingerprint(*arrays)
 
 
 def load_sample(name, split, limit, field):

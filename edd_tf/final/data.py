@@ -15,11 +15,13 @@ class TrainData:
 
   Attributes:
     info: the `DatasetInfo` the network is built for.
+    fingerprint: for config.data.source='python', the hash of the arrays
+      (config.json's data.fingerprint); '' for the other sources.
     steps: training steps per epoch (None for streamed ImageNet: one pass).
     batch_size, eval_batch_size: the global batch sizes of training and test.
   """
 
-  def __init__(self, config):
+  def __init__(self, config, python_data=None):
     self.config = config
     t = config.train
     self.batch_size = t.batch_size
@@ -32,9 +34,11 @@ class TrainData:
       self.info = data_lib.DATASETS['imagenet2012']
       self.train = self.test = None
       self.steps = None
+      self.fingerprint = ''
     else:
-      self.train = data_lib.load_arrays(config.data, 'train')
-      self.test = data_lib.load_arrays(config.data, 'test')
+      self.train = data_lib.load_arrays(config.data, 'train', python_data)
+      self.test = data_lib.load_arrays(config.data, 'test', python_data)
+      self.fingerprint = data_lib.fingerprint_of(config.data, self.train, self.test)
       self.info = self.train.info
       self.steps = data_lib.steps_per_epoch(self.train, self.batch_size)
       if self.steps == 0:

@@ -34,6 +34,7 @@ import pathlib
 import shutil
 
 from absl import logging
+import numpy as np
 import tensorflow as tf
 
 from edd_tf.data import pipeline as data
@@ -233,7 +234,7 @@ def check_export_dir(export_dir, overwrite=False):
 
 
 def export(workdir, export_dir, overwrite=False, keras_model=False, tflite=None,
-           tflite_images=32):
+           tflite_images=32, representative_images=None):
   """Writes the SavedModel of a training workdir's latest checkpoint.
 
   Nothing is written before `export_dir` has been checked
@@ -254,6 +255,9 @@ def export(workdir, export_dir, overwrite=False, keras_model=False, tflite=None,
       out), checked in a fresh interpreter process on `tflite_images`
       training images (int8 is calibrated on them); its size and agreement
       with the network go to metadata.json's 'tflite'.
+    representative_images: uint8[N, S, S, 3] images for the TFLite check and
+      int8 calibration instead of the workdir's training data (required for a
+      run trained on data from Python, config.data.source='python').
 
   Returns:
     The metadata dict written to export_dir/metadata.json.
@@ -270,7 +274,13 @@ def export(workdir, export_dir, overwrite=False, keras_model=False, tflite=None,
   model, info, config, checkpoint = models.load_workdir_model(workdir)
   tflite_blob = tflite_summary = None
   if tflite is not None:   # before anything is written: a failure leaves export_dir as it was
-    representative = data.load_arrays(config.data, 'train').images[:tflite_images]
+    if representative_images is not None:
+      representative = np.asarray(representative_images)[:tflite_images]
+    elif config.data.get('source') == 'python':
+      raise ValueError('this run was trained on data from Python: a TFLite export needs '
+                       'representative_images=uint8[N, S, S, 3] (e.g. some training images)')
+    else:
+      representative = data.load_arrays(config.data, 'train').images[:tflite_images]
     tflite_blob, tflite_summary = tflite_lib.prepare(model, info, tflite, representative)
   module = ServingModule(model, info)
   signatures = {SIGNATURE: module.serve.get_concrete_function(),

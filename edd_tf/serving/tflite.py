@@ -34,22 +34,36 @@ from tensorflow.python.framework import convert_to_constants  # pylint: disable=
 from edd_tf.data import pipeline as data
 
 MODES = ('float32', 'dynamic', 'int8')
+# The directory holding the edd_tf package (the child process imports it from there).
+_PACKAGE_ROOT = str(pathlib.Path(__file__).resolve().parents[2])
 FILE = 'model.tflite'
 
+# The child process of `run_in_fresh_process`: interpret(argv[1], load(argv[2])) -> argv[3].
 _CHECK = r'''
-import json, sys
+import sys
 import numpy as np
-import tensorflow as tf
-path, images = sys.argv[1], np.load(sys.argv[2])
-interpreter = tf.lite.Interpreter(model_path=path)
-inp = interpreter.get_input_details()[0]
-interpreter.resize_tensor_input(inp['index'], list(images.shape))
-interpreter.allocate_tensors()
-interpreter.set_tensor(inp['index'], images)
-interpreter.invoke()
-out = interpreter.get_output_details()[0]
-np.save(sys.argv[3], interpreter.get_tensor(out['index']).astype(np.float32))
+from edd_tf.serving import tflite
+np.save(sys.argv[3], tflite.interpret(sys.argv[1], np.load(sys.argv[2])))
 '''
+
+
+def interpret(path, images):
+  """Probabilities float32[N, K] of the .tflite file at `path` on uint8[N, S, S, 3] `images`.
+
+  Runs in this process: a file `export` wrote has passed `run_in_fresh_process`.
+  """
+  images = np.asarray(images)
+  interpreter = tf.lite.Interpreter(model_path=str(path))
+  inp = interpreter.get_input_details()[0]
+  if images.dtype != np.uint8 or images.ndim != 4 or tuple(inp['shape'][1:]) != images.shape[1:]:
+    raise ValueError(f'{path} takes uint8 images of shape [N, {", ".join(map(str, inp["shape"][1:]))}]'
+                     f', got {images.dtype}{list(images.shape)}')
+  interpreter.resize_tensor_input(inp['index'], list(images.shape))
+  interpreter.allocate_tensors()
+  interpreter.set_tensor(inp['index'], images)
+  interpreter.invoke()
+  out = interpreter.get_output_details()[0]
+  return interpreter.get_tensor(out['index']).astype(np.float32)
 
 
 class TFLiteError(ValueError):
@@ -99,7 +113,9 @@ def run_in_fresh_process(path, images, timeout=300):
     np.save(inputs, np.asarray(images, np.uint8))
     proc = subprocess.run([sys.executable, '-c', _CHECK, str(path), str(inputs), str(outputs)],
                           capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '2'})
+                          env={**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '2',
+                               'PYTHONPATH': os.pathsep.join(filter(None, (
+                                   _PACKAGE_ROOT, os.environ.get('PYTHONPATH'))))})
     if proc.returncode != 0 or not outputs.exists():
       tail = (proc.stderr.strip().splitlines() or ['(no output)'])[-1][:300]
       raise TFLiteError(f'the TFLite interpreter failed on {path} (exit code {proc.returncode}): '
