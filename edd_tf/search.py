@@ -200,11 +200,7 @@ class SearchTask(loop.Task):
   kind = 'search'
 
   def __init__(self, config, workdir, strategy=None, data=None):
-    """Validates the config and loads the data (no file is written here).
-
-    `data`: for config.data.source='python', the images and labels from Python
-    (data/python_source.py lists the forms).
-    """
+    """Validates the config and loads the data (`data`: as in `run`); writes no file."""
     check_config(config)
     data_lib.check_python_data(config.data, data)
     self.config = config
@@ -424,9 +420,8 @@ def run(config, workdir, progress=None, strategy=None, allow_config_change=False
       in fields other than EXPERIMENT_FIELDS (e.g. lower learning rates after a
       NaN); the change and the checkpoint it continues from are recorded in
       config.json's 'config_changes'.
-    data: the training images and labels from Python when
-      config.data.source='python' (edd_tf/data/python_source.py: numpy
-      arrays or a tf.data.Dataset); a workdir resumes only on the same arrays.
+    data: images and labels from Python for config.data.source='python'
+      (data/python_source.py); a workdir resumes only on the same arrays.
 
   Returns:
     dict with 'genotype' (the final cell, as written to genotype.json),
