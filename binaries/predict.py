@@ -1,7 +1,14 @@
-r"""Classifies image files with an exported SavedModel alone (no edd_tf code).
+r"""Classifies image files with an exported SavedModel or TFLite file alone (no edd_tf code).
 
   python -m binaries.predict --export_dir=/tmp/edd/quickstart/export cat.jpg photos/
   python -m binaries.predict --export_dir=DIR --top_k=5 --batch_size=16 a.png b.jpg
+  python -m binaries.predict --tflite=DIR/model.tflite cat.jpg
+
+With --tflite (a model.tflite written by `binaries.export --tflite=...`, with
+labels.txt beside it) the files are decoded and resized here, the same way
+the SavedModel's `serving_bytes` signature does it in its graph (keep
+`_to_image_size` equal to edd_tf/serving/export.py `to_image_size`; a test
+compares the two paths), and run in the TFLite interpreter.
 
 Each argument is an image file or a folder, whose .jpg/.jpeg/.png files (not
 its subfolders) are taken in sorted order. The raw file bytes go, in batches,
@@ -33,6 +40,9 @@ IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png')
 _EXPORT_DIR = flags.DEFINE_string(
     'export_dir', None, 'A SavedModel written by binaries.export (holds saved_model.pb and '
     'labels.txt).')
+_TFLITE = flags.DEFINE_string(
+    'tflite', None, 'A model.tflite written by binaries.export --tflite (labels.txt beside it); '
+    'instead of --export_dir.')
 _TOP_K = flags.DEFINE_integer('top_k', 3, 'Classes printed per image (at most all of them).')
 _BATCH_SIZE = flags.DEFINE_integer('batch_size', 64, 'Images per call of the signature.')
 
@@ -81,6 +91,51 @@ def check_export_dir(export_dir):
   if not labels:
     raise PredictError(f'{labels_path} holds no class names')
   return path, labels
+
+
+def check_tflite(tflite):
+  """(the .tflite path, the class names from labels.txt beside it)."""
+  path = pathlib.Path(tflite)
+  if not path.is_file():
+    raise PredictError(f'--tflite={tflite} does not exist or is not a file')
+  labels_path = path.parent / LABELS_FILE
+  if not labels_path.is_file():
+    raise PredictError(f'--tflite={tflite} has no {LABELS_FILE} beside it (binaries.export '
+                       'writes both into the export directory)')
+  labels = [line.strip() for line in labels_path.read_text().splitlines() if line.strip()]
+  if not labels:
+    raise PredictError(f'{labels_path} holds no class names')
+  return path, labels
+
+
+def _to_image_size(tf, image, size):
+  """uint8[size, size, 3]: unchanged at the size, else antialiased bilinear, rounded, clipped."""
+  if image.shape[0] == size and image.shape[1] == size:
+    return image
+  resized = tf.image.resize(image, [size, size], method='bilinear', antialias=True)
+  return tf.cast(tf.round(tf.clip_by_value(resized, 0.0, 255.0)), tf.uint8)
+
+
+def load_tflite(tf, path):
+  """A callable like the `serving_bytes` signature, running the TFLite file."""
+  try:
+    interpreter = tf.lite.Interpreter(model_path=str(path))
+  except Exception as e:  # pylint: disable=broad-except
+    raise PredictError(f'cannot load --tflite={path}: {_first_line(e)}') from e
+  inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+  size = int(inp['shape'][1])
+
+  def signature(**inputs):
+    images = tf.stack([_to_image_size(tf, tf.io.decode_image(x, channels=3,
+                                                             expand_animations=False), size)
+                       for x in tf.unstack(inputs[INPUT_NAME])]).numpy()
+    interpreter.resize_tensor_input(inp['index'], list(images.shape))
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(inp['index'], images)
+    interpreter.invoke()
+    return {'probabilities': tf.constant(interpreter.get_tensor(out['index']))}
+
+  return signature
 
 
 def list_images(args):
@@ -194,11 +249,12 @@ def format_line(path, probabilities, labels, top_k):
   return f'{path}: ' + ', '.join(f'{labels[i]} {probabilities[i]:.3f}' for i in top)
 
 
-def run(export_dir, args, top_k, batch_size):
+def run(export_dir, args, top_k, batch_size, tflite=None):
   """Prints the top_k classes of every image named by `args`.
 
   Args:
     export_dir: the --export_dir value.
+    tflite: the --tflite value (instead of export_dir).
     args: the image file and folder arguments.
     top_k: classes printed per image.
     batch_size: images per call of the signature.
@@ -210,19 +266,22 @@ def run(export_dir, args, top_k, batch_size):
     raise PredictError(f'--top_k must be at least 1, got {top_k}')
   if batch_size < 1:
     raise PredictError(f'--batch_size must be at least 1, got {batch_size}')
-  export_dir, labels = check_export_dir(export_dir)
+  if tflite and export_dir:
+    raise PredictError('give --export_dir or --tflite, not both')
+  export_dir, labels = check_tflite(tflite) if tflite else check_export_dir(export_dir)
   files = list_images(args)
   tf = import_tensorflow()
-  signature = load_signature(tf, export_dir)
+  signature = load_tflite(tf, export_dir) if tflite else load_signature(tf, export_dir)
+  labels_file = (export_dir.parent if tflite else export_dir) / LABELS_FILE
   for path, probabilities in predict(tf, signature, files, batch_size):
     if len(probabilities) != len(labels):
-      raise PredictError(f'{export_dir / LABELS_FILE} has {len(labels)} class names but the '
+      raise PredictError(f'{labels_file} has {len(labels)} class names but the '
                          f'model outputs {len(probabilities)} classes')
     print(format_line(path, probabilities, labels, top_k), flush=True)
 
 
 def main(argv):
-  run(_EXPORT_DIR.value, argv[1:], _TOP_K.value, _BATCH_SIZE.value)
+  run(_EXPORT_DIR.value, argv[1:], _TOP_K.value, _BATCH_SIZE.value, _TFLITE.value)
 
 
 if __name__ == '__main__':

@@ -27,7 +27,7 @@ def export_dir(tmp_path_factory):
   workdir = tmp_path_factory.mktemp('workdir')
   train.run(tiny_config(), workdir)
   path = tmp_path_factory.mktemp('export') / '1'
-  export.export(workdir, path)
+  export.export(workdir, path, tflite='float32')   # model.tflite for the --tflite tests
   return path
 
 
@@ -95,6 +95,35 @@ def test_folder_is_expanded_sorted_in_small_batches(export_dir, images):
   assert paths == [str(images / n) for n in ('0.jpg', '1.jpg', '2.jpg', '3.png', '4_big.PNG',
                                              '0.jpg')]
   assert all(len(top) == 2 for top in parse(result.stdout).values())
+
+
+def test_tflite_file_gives_the_savedmodels_classes(export_dir, images):
+  files = [images / '0.jpg', images / '3.png', images / '4_big.PNG']   # one resized
+  saved = parse(run_predict(f'--export_dir={export_dir}', *files).stdout)
+  result = run_predict(f'--tflite={export_dir / "model.tflite"}', '--batch_size=2', *files)
+  assert result.returncode == 0, result.stderr
+  lite = parse(result.stdout)
+  assert list(lite) == list(saved)
+  for path in saved:
+    assert [n for n, _ in lite[path]] == [n for n, _ in saved[path]]
+    for (_, p), (_, q) in zip(lite[path], saved[path]):
+      assert abs(p - q) <= 0.002
+
+
+@pytest.mark.parametrize('case', ['missing', 'no_labels', 'both'])
+def test_bad_tflite_argument(export_dir, images, tmp_path, case):
+  tflite = export_dir / 'model.tflite'
+  if case == 'missing':
+    args, message = [f'--tflite={tmp_path / "none.tflite"}'], 'does not exist'
+  elif case == 'no_labels':
+    shutil.copy(tflite, tmp_path / 'model.tflite')
+    args, message = [f'--tflite={tmp_path / "model.tflite"}'], 'has no labels.txt beside it'
+  else:
+    args, message = [f'--tflite={tflite}', f'--export_dir={export_dir}'], 'not both'
+  result = run_predict(*args, images / '0.jpg')
+  assert result.returncode == 1
+  assert result.stderr.strip().splitlines()[-1].startswith('error: ')
+  assert message in result.stderr
 
 
 def test_imports_no_project_model_code():
