@@ -76,6 +76,9 @@ class BatchNorm(layers.Layer):
     else:
       gamma = tf.ones([c], tf.float32) if scale is None else tf.cast(scale, tf.float32)
       offset = tf.zeros([c], tf.float32)
+    # Keras' BatchNormalization convention: a frozen layer (trainable=False,
+    # fine-tuning) normalises with its moving statistics and leaves them alone.
+    training = training and self.trainable
     if training and self.syncs_now():
       return self._synchronized_call(x, gamma, offset)
     if training:
