@@ -287,14 +287,12 @@ class DropPathRamp(keras.callbacks.Callback):
 # --------------------------------------------------------------------------
 
 
-def _classifier_weights(net):
-  """ids of the weights that map features to classes (main and auxiliary classifiers)."""
-  heads = [net.classifier] + ([net.auxiliary_head.classifier] if net.auxiliary_head else [])
-  return {id(v) for head in heads for v in head.weights}
+def _ids(layer):
+  return {id(v) for v in layer.weights} if layer is not None else set()
 
 
-def fine_tune_model(model, num_classes, *, freeze=True):
-  """The found network with a new classifier (and auxiliary classifier) for `num_classes`.
+def fine_tune_model(model, num_classes, *, freeze=True, auxiliary=False):
+  """The found network with a new classifier for `num_classes`.
 
   Every other weight, BatchNorm statistics included, is copied from `model`
   (which stays untouched). With `freeze` the copied layers are not trainable,
@@ -306,7 +304,10 @@ def fine_tune_model(model, num_classes, *, freeze=True):
   Args:
     model: a built found network, bare or with preprocessing (that is kept).
     num_classes: classes of the new head.
-    freeze: train the new classifier only.
+    freeze: train the new classifier(s) only.
+    auxiliary: keep the DARTS auxiliary head (copied, with a new classifier
+      of its own) to fine-tune through `AuxiliaryLossModel`; by default the
+      new network has none.
 
   Returns:
     A model of the same form as `model` (bare network or Sequential).
@@ -315,14 +316,19 @@ def fine_tune_model(model, num_classes, *, freeze=True):
   if not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
     raise ValueError(f'num_classes must be a positive integer, got {num_classes!r}')
   shape = _input_shape(net, 0)
-  with_aux = net.auxiliary_head is not None and bool(net.auxiliary_head.weights)
+  if auxiliary and not _ids(net.auxiliary_head):
+    raise ValueError('auxiliary=True needs a network whose auxiliary head has weights (a DARTS '
+                     'network built with auxiliary=True and called with call_with_aux)')
   config = {**net.get_config(), 'num_classes': int(num_classes)}
+  if 'auxiliary' in config:
+    config['auxiliary'] = bool(auxiliary)
   new = type(net).from_config(config)
-  new.build_from_config({'input_shape': [None] + list(shape), 'with_aux': with_aux})
-  fresh = _classifier_weights(new)
-  old_fresh = _classifier_weights(net)
-  old = [v for v in net.weights if id(v) not in old_fresh]
-  kept = [v for v in new.weights if id(v) not in fresh]
+  new.build_from_config({'input_shape': [None] + list(shape), 'with_aux': bool(auxiliary)})
+  head = getattr(net.auxiliary_head, 'classifier', None) if auxiliary else net.auxiliary_head
+  old_skip = _ids(net.classifier) | _ids(head)
+  new_skip = _ids(new.classifier) | _ids(getattr(new.auxiliary_head, 'classifier', None))
+  old = [v for v in net.weights if id(v) not in old_skip]
+  kept = [v for v in new.weights if id(v) not in new_skip]
   if len(old) != len(kept) or any(a.shape != b.shape for a, b in zip(old, kept)):
     raise ValueError('fine_tune_model: the rebuilt network does not match the original weights')
   for source, target in zip(old, kept):

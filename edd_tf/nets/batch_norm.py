@@ -25,6 +25,10 @@ class BatchNorm(layers.Layer):
   search cells use it to apply a mixing weight beta to a conv op for free,
   with the gradient w.r.t. ``s`` from the same fused backward kernel.
 
+  A frozen layer (``trainable=False``, e.g. fine-tuning) normalises with its
+  moving statistics even when ``training=True`` and does not update them,
+  as Keras' BatchNormalization does.
+
   ``synchronized=True`` (PyTorch SyncBatchNorm): in a replica context with
   more than one replica, the training-mode statistics are those of the
   global batch: per-replica sums of x and x^2 and the element count are

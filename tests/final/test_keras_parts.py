@@ -213,10 +213,19 @@ def test_unfrozen_fine_tuning_copies_then_trains_everything():
   assert not np.array_equal(stem.numpy(), net.stem.weights[0].numpy())
 
 
-def test_fine_tuning_keeps_an_auxiliary_head_with_a_new_classifier():
+def test_fine_tuning_drops_the_auxiliary_head_or_keeps_it_with_a_new_classifier():
   net = _darts_aux()
-  new = keras_parts.fine_tune_model(net, 4)
-  logits, aux = new.call_with_aux(tf.zeros([2, 32, 32, 3]), training=False)
+  x = tf.random.stateless_normal([2, 32, 32, 3], seed=[0, 3])
+  plain = keras_parts.fine_tune_model(net, 4)
+  assert plain.auxiliary_head is None and plain(x).shape == (2, 4)
+  new = keras_parts.fine_tune_model(net, 4, auxiliary=True)
+  logits, aux = new.call_with_aux(x, training=False)
   assert logits.shape == aux.shape == (2, 4)
   trainable = {id(v) for v in new.trainable_weights}
   assert trainable == {id(v) for v in new.classifier.weights + new.auxiliary_head.classifier.weights}
+  # The body is the same in both (and the original's): the same new-head-free features.
+  np.testing.assert_array_equal(new.auxiliary_head.conv_1.weights[0].numpy(),
+                                net.auxiliary_head.conv_1.weights[0].numpy())
+  np.testing.assert_array_equal(plain.cells[-1].weights[0].numpy(), net.cells[-1].weights[0].numpy())
+  with pytest.raises(ValueError, match='auxiliary'):
+    keras_parts.fine_tune_model(_nb201(), 2, auxiliary=True)
