@@ -17,6 +17,10 @@
 #   CIFAR-10 sample shipped with edd_tf.
 # * `EDD_EXAMPLE_OUT`: where the fine-tuned `finetuned.keras` goes (default: a new temp dir).
 # * `EDD_EXAMPLES_TINY=1`: a smoke run of seconds (tiny network, a few steps).
+#
+# Runtime at the default sizes: about 20 minutes on a 2-core CPU (measured 1.7 s per step of 64
+# images, loaded machine), nearly all of it the CIFAR-10 pre-training that `EDD_TRAIN_WORKDIR`
+# skips; with `EDD_EXAMPLES_TINY=1` under 30 s.
 
 # %%
 import importlib.util
@@ -40,10 +44,11 @@ TINY = os.environ.get('EDD_EXAMPLES_TINY') == '1'
 TRAIN_WORKDIR = os.environ.get('EDD_TRAIN_WORKDIR', '')
 IMAGE_FOLDER = os.environ.get('EDD_IMAGE_FOLDER', '')
 OUT = pathlib.Path(os.environ.get('EDD_EXAMPLE_OUT') or tempfile.mkdtemp(prefix='edd_finetune_'))
+OUT.mkdir(parents=True, exist_ok=True)
 
 # Sizes a user would pick (the RobustDARTS evaluation network: C=16, 8 cells), or tiny ones.
 CHANNELS, CELLS = (4, 3) if TINY else (16, 8)    # 3 cells: the fewest with the auxiliary head
-PRETRAIN_EXAMPLES, PRETRAIN_EPOCHS = (16, 1) if TINY else (5000, 20)
+PRETRAIN_EXAMPLES, PRETRAIN_EPOCHS = (16, 1) if TINY else (5000, 10)
 FOLDER_IMAGES_PER_CLASS = 6 if TINY else 100
 FINETUNE_EPOCHS = 1 if TINY else 10
 BATCH = 8 if TINY else 64

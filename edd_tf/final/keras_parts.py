@@ -77,12 +77,12 @@ def split_model(model):
 
 
 def final_networks(model):
-  """Every `finalnet.FinalNetwork` inside `model` (itself included), outermost first."""
+  """Every `finalnet.FinalNetwork` inside `model` (itself included), each once."""
   if isinstance(model, finalnet.FinalNetwork):
     return [model]
   found = []
   for layer in getattr(model, 'layers', ()):
-    found.extend(final_networks(layer))
+    found.extend(n for n in final_networks(layer) if not any(n is f for f in found))
   return found
 
 
