@@ -18,7 +18,7 @@
 # * `EDD_EXAMPLE_OUT`: where the fine-tuned `finetuned.keras` goes (default: a new temp dir).
 # * `EDD_EXAMPLES_TINY=1`: a smoke run of seconds (tiny network, a few steps).
 #
-# Runtime at the default sizes: about 20 minutes on a 2-core CPU (measured 1.7 s per step of 64
+# Runtime at the default sizes: about 25 minutes on a 2-core CPU (measured 1.7 s per step of 64
 # images, loaded machine), nearly all of it the CIFAR-10 pre-training that `EDD_TRAIN_WORKDIR`
 # skips; with `EDD_EXAMPLES_TINY=1` under 30 s.
 
