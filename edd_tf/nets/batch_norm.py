@@ -25,6 +25,10 @@ class BatchNorm(layers.Layer):
   search cells use it to apply a mixing weight beta to a conv op for free,
   with the gradient w.r.t. ``s`` from the same fused backward kernel.
 
+  A frozen layer (``trainable=False``, e.g. fine-tuning) normalises with its
+  moving statistics even when ``training=True`` and does not update them,
+  as Keras' BatchNormalization does.
+
   ``synchronized=True`` (PyTorch SyncBatchNorm): in a replica context with
   more than one replica, the training-mode statistics are those of the
   global batch: per-replica sums of x and x^2 and the element count are
@@ -76,6 +80,9 @@ class BatchNorm(layers.Layer):
     else:
       gamma = tf.ones([c], tf.float32) if scale is None else tf.cast(scale, tf.float32)
       offset = tf.zeros([c], tf.float32)
+    # Keras' BatchNormalization convention: a frozen layer (trainable=False,
+    # fine-tuning) normalises with its moving statistics and leaves them alone.
+    training = training and self.trainable
     if training and self.syncs_now():
       return self._synchronized_call(x, gamma, offset)
     if training:

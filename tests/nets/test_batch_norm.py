@@ -33,6 +33,20 @@ def test_batch_norm_has_pytorch_semantics():
       atol=1e-4)
 
 
+def test_frozen_batch_norm_runs_in_inference_mode_when_training():
+  """Keras' convention (fine-tuning): trainable=False uses and keeps the moving statistics."""
+  bn = batch_norm_lib.BatchNorm(affine=True)
+  x = np.random.default_rng(1).normal(2.0, 3.0, (4, 5, 5, 3)).astype(np.float32)
+  bn(x, training=True)
+  mean, variance = bn.moving_mean.numpy(), bn.moving_variance.numpy()
+  bn.trainable = False
+  np.testing.assert_array_equal(bn(x, training=True).numpy(), bn(x, training=False).numpy())
+  np.testing.assert_array_equal(bn.moving_mean.numpy(), mean)
+  np.testing.assert_array_equal(bn.moving_variance.numpy(), variance)
+  bn.trainable = True
+  assert not np.allclose(bn(x, training=True).numpy(), bn(x, training=False).numpy())
+
+
 def test_batch_norm_scale_argument_multiplies_and_gets_gradient():
   bn = batch_norm_lib.BatchNorm(affine=False)
   x = tf.random.normal([2, 4, 4, 3], seed=3)
