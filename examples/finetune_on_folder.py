@@ -15,7 +15,7 @@
 #   checkpoint, and its `dataset.json` normalisation) instead of training here.
 # * `EDD_IMAGE_FOLDER`: your folder of images; without it a small one is written from the
 #   CIFAR-10 sample shipped with edd_tf.
-# * `EDD_EXAMPLE_OUT`: where the fine-tuned `finetuned.keras` goes (default: a new temp dir).
+# * `EDD_EXAMPLES_OUT`: the output directory (`finetune_on_folder/finetuned.keras`; default: a new temp dir).
 # * `EDD_EXAMPLES_TINY=1`: a smoke run of seconds (tiny network, a few steps).
 #
 # Runtime at the default sizes: about 25 minutes on a 2-core CPU (measured 1.7 s per step of 64
@@ -43,7 +43,8 @@ import tensorflow as tf
 TINY = os.environ.get('EDD_EXAMPLES_TINY') == '1'
 TRAIN_WORKDIR = os.environ.get('EDD_TRAIN_WORKDIR', '')
 IMAGE_FOLDER = os.environ.get('EDD_IMAGE_FOLDER', '')
-OUT = pathlib.Path(os.environ.get('EDD_EXAMPLE_OUT') or tempfile.mkdtemp(prefix='edd_finetune_'))
+OUT = pathlib.Path(os.environ.get('EDD_EXAMPLES_OUT')
+                   or tempfile.mkdtemp(prefix='edd_examples_')) / 'finetune_on_folder'
 OUT.mkdir(parents=True, exist_ok=True)
 
 # Sizes a user would pick (the RobustDARTS evaluation network: C=16, 8 cells), or tiny ones.

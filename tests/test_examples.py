@@ -15,11 +15,12 @@ OUTPUTS = {
     'search_on_arrays.py': ('search_on_arrays/history.png', 'search_on_arrays/search/genotype.json'),
     'export_and_predict.py': ('export_and_predict/export/model.tflite',
                               'export_and_predict/export/saved_model.pb'),
+    'finetune_on_folder.py': ('finetune_on_folder/finetuned.keras',),
 }
 
 
 def test_there_are_examples():
-  assert {'search_on_arrays.py', 'export_and_predict.py'} <= {p.name for p in EXAMPLES}
+  assert {'search_on_arrays.py', 'export_and_predict.py', 'finetune_on_folder.py'} <= {p.name for p in EXAMPLES}
 
 
 @pytest.mark.parametrize('path', EXAMPLES, ids=lambda p: p.name)
