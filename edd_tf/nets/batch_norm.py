@@ -71,6 +71,9 @@ class BatchNorm(layers.Layer):
     self.moving_mean.assign(m * self.moving_mean.value + (1 - m) * mean)
     self.moving_variance.assign(m * self.moving_variance.value + (1 - m) * unbiased_variance)
 
+  def compute_output_shape(self, input_shape):
+    return tuple(input_shape)
+
   def call(self, x, training=False, scale=None):
     c = x.shape[-1]
     if self.affine:

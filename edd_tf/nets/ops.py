@@ -34,6 +34,24 @@ class LazyLayer(layers.Layer):
   def build(self, input_shape=None):
     del input_shape
 
+  def __call__(self, *args, **kwargs):
+    outputs = super().__call__(*args, **kwargs)
+    # Past Keras' attribute tracking: a plain record, not state.
+    object.__setattr__(self, '_output_shape', tuple(getattr(outputs, 'shape', ()) or ()) or None)
+    return outputs
+
+  @property
+  def output_shape(self):
+    """The shape of the last output (what summary() shows; Keras cannot infer it here).
+
+    Overriding compute_output_shape instead would stop Keras from tracing `call`
+    on symbolic inputs, which is what builds these layers in a functional model.
+    """
+    shape = getattr(self, '_output_shape', None)
+    if shape is None:
+      raise AttributeError('output_shape: the layer has not been called yet')
+    return shape
+
 
 def conv(channels, kernel, stride=1, dilation=1, groups=1, name=None, padding='same'):
   """Bias-free convolution (DARTS/DrNAS use bias=False).

@@ -59,3 +59,28 @@ def test_compile_and_fit_on_a_dataset_also_after_loading(tmp_path):
   np.testing.assert_array_equal(loaded.predict(images, verbose=0), model.predict(images, verbose=0))
   more = loaded.fit(ds, epochs=1, verbose=0)   # the optimizer state came along
   assert np.isfinite(more.history['loss']).all()
+
+
+@pytest.mark.parametrize('network', ['nb201', 'darts_cifar'])
+def test_summary_shows_every_layers_output_shape(network):
+  """summary() of a built network has no '?' and the cells' shapes are the real ones."""
+  import io
+  from edd_tf.arch import genotype as genotype_lib
+  if network == 'nb201':
+    net = finalnet.build_final_network('nb201', NB201_CELL, 10, channels=4, cells_per_stage=1)
+  else:
+    net = finalnet.build_final_network('darts_cifar', genotype_lib.GENOTYPES['DARTS_V2'], 10,
+                                       channels=16, layers=3)
+  net(np.zeros((2, 32, 32, 3), np.float32))
+  out = io.StringIO()
+  net.summary(print_fn=lambda line, **_: out.write(line + '\n'))
+  table = out.getvalue()
+  assert '?' not in table, table
+  if network == 'darts_cifar':   # each cell's reported shape is its real output's
+    s0 = s1 = net.layers[0](np.zeros((2, 32, 32, 3), np.float32))
+    cells = [layer for layer in net.layers if type(layer).__name__ == 'DartsCell']
+    assert len(cells) == 3
+    for cell in cells:
+      out = cell(s0, s1)
+      assert cell.output_shape == tuple(out.shape)
+      s0, s1 = s1, out
