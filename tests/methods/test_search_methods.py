@@ -17,7 +17,7 @@ from tests.helpers import set_fields
 # these tests (1.5-3 min each on 2 cores), so only GDAS (whose per-step Gumbel
 # seeds make exact resume the most fragile) runs by default; `-m slow` runs all.
 SLOW_CASES = ('darts@s3', 'darts_2nd@nb201', 'pc_darts@s2', 'sdarts_adv@nb201', 'gaea@nb201',
-              'fair_darts@s2', 'darts_minus@s2')
+              'gaea_pc@s2', 'fair_darts@s2', 'darts_minus@s2')
 CASES = {
     'darts@s3': ('darts', 's3', {}),
     'darts_2nd@nb201': ('darts_2nd', 'nb201', {'model.fused': False}),
@@ -34,6 +34,11 @@ CASES = {
     'sdarts_adv@nb201': ('sdarts_adv', 'nb201', {'sdarts_rs': {'eps_min': 0.03, 'eps_max': 0.3,
                                                               'pgd_steps': 7}}),
     'gaea@nb201': ('gaea', 'nb201', {'gaea': {'eta': 0.1}, 'search.data_mode': 'erm',
+                                     'softmax.kind': 'plain', 'softmax.st': 0.0,
+                                     'schedule.name': 'constant', 'schedule.t0': 1.0,
+                                     'optim.arch.weight_decay': 0.0}),
+    'gaea_pc@s2': ('gaea_pc', 's2', {'gaea': {'eta': 0.1, 'edge_eta': 0.1},
+                                     'model.partial_channels': 2,
                                      'softmax.kind': 'plain', 'softmax.st': 0.0,
                                      'schedule.name': 'constant', 'schedule.t0': 1.0,
                                      'optim.arch.weight_decay': 0.0}),
