@@ -54,15 +54,13 @@ class NB201Space(base.Space):
     if model_config.get('partial_channels', 1) != 1:
       raise ValueError('config.model.partial_channels must be 1 for space nb201 (partial '
                        'channels are a DARTS-space supernet feature)')
-    if model_config.get('aux_skip', False):
-      raise ValueError('config.model.aux_skip must be False for space nb201 (the DARTS- '
-                       'auxiliary skip is built by the DARTS-space supernet only)')
 
   def build_supernet(self, num_classes, model_config):
     from edd_tf.spaces import nb201_supernet as supernet  # pylint: disable=g-import-not-at-top
     return supernet.NB201Supernet(num_classes, channels=model_config.channels,
                                   cells_per_stage=model_config.cells_per_stage, space=self,
-                                  fused=model_config.get('fused', True))
+                                  fused=model_config.get('fused', True),
+                                  aux_skip=bool(model_config.get('aux_skip', False)))
 
   def derive(self, weights):
     return genotype_lib.derive_nb201(weights[self.KEY], self.ops)
