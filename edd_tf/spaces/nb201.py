@@ -7,6 +7,10 @@ shipped NAS-Bench-201 table.
 'nb201_no_none' is the same cell with 'none' removed from the candidates
 (6 x 4 matrix; GAEA's `exclude_zero`, AutoDL cell_operations.py:26): its
 genotypes are NB201 arch strings without 'none' and look up in the same table.
+
+config.model.aux_skip=True builds DARTS-' identity aux skip on every edge
+(nb201_supernet.py); its coefficient is not an architecture variable, so the
+read-out is unchanged.
 """
 
 from edd_tf.arch import genotype as genotype_lib
