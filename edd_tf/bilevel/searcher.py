@@ -30,7 +30,7 @@ class Searcher:
 
   It is also the `StepContext` a method's `arch_step` works with: `model`,
   `arch_tensors()`, `arch_sources()`, `temperature_tensor()`, `loss()`,
-  `gradients()`, `arch_gradients()`, `apply_arch_gradients()`,
+  `gradients()`, `weight_gradients()`, `arch_gradients()`, `apply_arch_gradients()`,
   `all_reduce_sum()`, `weight_lr()`, `momentum_buffers()`,
   `weight_variables`, `config`.
 
@@ -153,6 +153,16 @@ class Searcher:
       return tape.gradient(loss, sources)
     return self.a_loss_scale.gradients(tape, loss, sources)
 
+  def weight_gradients(self, tape, loss, sources):
+    """tape.gradient(loss, sources) inside the weight step (its loss scale under mixed_float16).
+
+    For a method's work on the weight step's batch (SDARTS-ADV's attack on the
+    mixing weights), scaled as the weight gradients are.
+    """
+    if self.w_loss_scale is None:
+      return tape.gradient(loss, sources)
+    return self.w_loss_scale.gradients(tape, loss, sources)
+
   def arch_gradients(self, train_batch, val_batch, seed):
     """The method's `arch_gradients` (XLA-compiled under config.jit_compile)."""
     return self._arch_gradients_fn(train_batch, val_batch, seed)
@@ -181,11 +191,7 @@ class Searcher:
     weights = tf.nest.map_structure(tf.stop_gradient, weights)
     with tf.GradientTape() as tape:
       loss, correct = self.loss(labels, self.model(images, weights, indices, training=True))
-    if self.w_loss_scale is None:
-      grads = tape.gradient(loss, self.weight_variables)
-    else:
-      grads = self.w_loss_scale.gradients(tape, loss, self.weight_variables)
-    return grads, loss, correct
+    return self.weight_gradients(tape, loss, self.weight_variables), loss, correct
 
   def _weight_step(self, images, labels, seed):
     grads, loss, correct = self._weight_gradients_fn(images, labels, seed)

@@ -11,6 +11,7 @@ from edd_tf.methods import darts
 from edd_tf.methods import darts_minus
 from edd_tf.methods import drnas
 from edd_tf.methods import gaea
+from edd_tf.methods import gaea_pc
 from edd_tf.methods import fair_darts
 from edd_tf.methods import gdas
 from edd_tf.methods import pc_darts
@@ -27,6 +28,7 @@ METHODS = {
     'beta_darts': beta_darts.BetaDarts,
     'drnas': drnas.DrNAS,
     'gaea': gaea.Gaea,
+    'gaea_pc': gaea_pc.GaeaPC,
     'fair_darts': fair_darts.FairDarts,
     'sdarts_rs': sdarts.SDartsRS,
     'sdarts_adv': sdarts_adv.SDartsADV,

@@ -10,8 +10,9 @@ A method is one module behind the registry in `edd_tf/methods/__init__.py`
     None or asks the supernet to run only one op per edge (GDAS);
   * computes the architecture gradient from both batches (`arch_gradients`;
     `arch_step` applies it), using the `StepContext` the searcher hands it:
-    the model, the loss, `gradients` (loss-scaled under mixed_float16), the
-    one gradient pipeline, the weight optimizer and its learning rate.
+    the model, the loss, `gradients` (loss-scaled under mixed_float16; the
+    weight step's scale: `weight_gradients`), the one gradient pipeline, the
+    weight optimizer and its learning rate.
 
 The weight step, gradient reduction and distribution are the searcher's.
 """

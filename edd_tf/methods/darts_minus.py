@@ -7,7 +7,8 @@ Every mixed edge of both cell types computes (DARTS- src/search/model_search.py
 
 aux the identity at stride 1 and a learnable affine-free FactorizedReduce on
 the stride-2 edges of a reduction cell (trained by the weight optimizer),
-outside the softmax and without an alpha. The supernet builds it under
+outside the softmax and without an alpha; on NAS-Bench-201 (no stride-2 edge
+in a cell) the identity on every edge. The supernet builds it under
 config.model.aux_skip=True; this method hands it beta as the scalar
 ``weights['aux_skip']`` of its mixing, so it is present in the weight step,
 the alpha step and the alpha-Hessian; the read-out and the discretized
@@ -22,7 +23,8 @@ beta(e) for the 0-based epoch e (src/utils.py 171-192), with e clamped to
 The scripts run linear with beta0 = 1 and t_max = t_stop = 50: 1.00, 0.98,
 ..., 0.02 at epoch 49 (never 0 during search). The value is set into a
 tf.Variable in `begin_epoch`, so a resumed run recomputes it.
-Config: configs/darts_cifar10_darts_minus.py.
+Configs: configs/darts_cifar10_darts_minus.py, configs/nb201_cifar10_darts_minus.py
+(an unverified recipe: the official code has no NB201 search).
 """
 
 import math

@@ -19,8 +19,9 @@ replica computes the same all-reduced gradient).
 
 Read-out: argmax of theta per edge (theta is the read-out matrix). The data
 of the two steps (bilevel split or GAEA-ERM on the full training set) is
-`config.search.data_mode`, not this module's. The PC-DARTS edge weights b of
-GAEA PC-DARTS are not built.
+`config.search.data_mode`, not this module's. GAEA PC-DARTS (theta plus edge
+weights b, each node's on its own simplex) is methods/gaea_pc.py, which
+overrides `simplex_step` for b.
 """
 
 import numpy as np
@@ -86,16 +87,22 @@ class Gaea(base.Method):
     h = float(np.mean([base.entropy(arch[k]) for k in self.space.arch_shapes()]))
     return h, h
 
+  def simplex_step(self, name, value, grad):
+    """The EG step of the architecture variable `name`: per row, `eg_update` with eta."""
+    del name
+    return eg_update(value, grad, float(self.config.gaea.eta))
+
   def arch_step(self, ctx, train_batch, val_batch, seed):
-    """theta <- EG step on the all-reduced gradient; returns (loss, correct, grad norm)."""
+    """Every variable <- its `simplex_step` on the all-reduced gradient; (loss, correct, norm)."""
     grads, loss, correct = ctx.arch_gradients(train_batch, val_batch, seed)
     grads = ctx.all_reduce_sum(list(grads))
     variables = ctx.arch_sources()
-    eta = float(self.config.gaea.eta)
+    names = list(ctx.arch_tensors())   # the same order as arch_sources()
     finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads])
     # A non-finite gradient skips the step (as the weight pipeline does).
-    new = [tf.where(finite, eg_update(tf.convert_to_tensor(v), g, eta), tf.convert_to_tensor(v))
-           for v, g in zip(variables, grads)]
+    new = [tf.where(finite, self.simplex_step(n, tf.convert_to_tensor(v), g),
+                    tf.convert_to_tensor(v))
+           for n, v, g in zip(names, variables, grads)]
 
     def assign(strategy, values):
       for v, x in zip(variables, values):

@@ -7,6 +7,12 @@ same sum, so the supernet is unchanged: weights[j, :] = alpha_hat[j, :] *
 beta_hat[j]. The read-out uses the same product (sect. 4.2: W = softmax(alpha)
 * beta_hat). Partial channels (K) are the supernet's `model.partial_channels`;
 the alpha warm-up (15 epochs) is `search.arch_warmup_epochs`.
+
+The seam: `edge_weights` turns the edge variables into beta_hat (here the
+per-node softmax); a method that keeps its edge weights on the per-node
+simplex itself (GAEA PC-DARTS, methods/gaea_pc.py) overrides it to use them
+as they are, and `mixing` / `readout_weights` call `super()` for the op
+weights, so a subclass may take those from another method (GAEA's theta).
 """
 
 import numpy as np
@@ -29,21 +35,25 @@ class PCDarts(base.Method):
       shapes[edge_key(key)] = (edges,)
     return shapes
 
-  def _edge_weights(self, key, betas, softmax):
-    parts = [softmax(betas[start:end]) for start, end in self.space.edge_groups(key)]
-    return parts
+  def edge_weights(self, key, betas, softmax, concat):
+    """beta_hat[edges] of cell `key` from its edge variables: per node, softmax over its edges.
+
+    `softmax` and `concat` are TensorFlow's (mixing) or NumPy's (read-out).
+    """
+    return concat([softmax(betas[start:end]) for start, end in self.space.edge_groups(key)])
 
   def mixing(self, arch, temperature, seed):
     weights, _ = super().mixing(arch, temperature, seed)
     out = {}
     for key, w in weights.items():
-      beta_hat = tf.concat(self._edge_weights(key, arch[edge_key(key)], tf.nn.softmax), 0)
+      beta_hat = self.edge_weights(key, arch[edge_key(key)], tf.nn.softmax,
+                                   lambda parts: tf.concat(parts, 0))
       out[key] = w * beta_hat[:, None]
     return out, None
 
   def readout_weights(self, arch):
     out = {}
     for key, w in super().readout_weights(arch).items():
-      beta_hat = np.concatenate(self._edge_weights(key, arch[edge_key(key)], base.np_softmax))
+      beta_hat = self.edge_weights(key, arch[edge_key(key)], base.np_softmax, np.concatenate)
       out[key] = w * beta_hat[:, None]
     return out

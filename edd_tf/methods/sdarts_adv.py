@@ -10,6 +10,16 @@ statistics untouched) on the same train batch with the training CE loss; the
 weight step then trains (training=True) on A' directly. eps ramps as RS
 (config.sdarts_rs eps_min, eps_max; config.sdarts_rs.pgd_steps, default 7).
 The alpha step is unchanged.
+
+Under mixed_float16 the attack's backward pass runs through the float16
+layers, where the gradient of a small loss flushes to zero (sign 0: the
+attack stands still). So it is differentiated with the weight step's loss
+scale (`ctx.weight_gradients`: d(loss * scale)/dA' / scale; the division is in
+float32, where A' lives), the same scaling as the weight gradients it
+precedes. An overflowing (non-finite) attack gradient is set to 0 (that PGD
+step does not move) instead of turning A' into NaN; the attack does not change
+the scale: the weight step's own non-finite check does that. Only the sign of
+the gradient is used, so the scale changes nothing else.
 """
 
 import tensorflow as tf
@@ -27,15 +37,35 @@ def project(adv, anchor, epsilon):
   return clipped / tf.reduce_sum(clipped, axis=-1, keepdims=True)
 
 
-def pgd(loss_fn, weights, start, epsilon, steps):
+def plain_gradients(tape, loss, sources):
+  """tape.gradient(loss, sources): the attack gradient without loss scaling (float32)."""
+  return tape.gradient(loss, sources)
+
+
+def attack_gradient(loss_fn, adv, gradients=plain_gradients):
+  """{k: d loss_fn(adv) / d adv[k]}, non-finite entries 0.
+
+  `gradients(tape, loss, sources) -> list` differentiates (the StepContext's
+  `weight_gradients` under a loss scale); a missing gradient is 0.
+  """
+  keys = sorted(adv)
+  with tf.GradientTape() as tape:
+    tape.watch([adv[k] for k in keys])
+    loss = loss_fn(adv)
+  grads = gradients(tape, loss, [adv[k] for k in keys])
+  out = {}
+  for k, g in zip(keys, grads):
+    g = tf.zeros_like(adv[k]) if g is None else tf.convert_to_tensor(g)
+    out[k] = tf.where(tf.math.is_finite(g), g, tf.zeros_like(g))
+  return out
+
+
+def pgd(loss_fn, weights, start, epsilon, steps, gradients=plain_gradients):
   """`steps` signed-gradient ascent steps on loss_fn({k: A'}) from start; dict in, dict out."""
   step = 2.0 * epsilon / steps
   adv = dict(start)
   for _ in range(steps):
-    with tf.GradientTape() as tape:
-      tape.watch(adv)
-      loss = loss_fn(adv)
-    grads = tape.gradient(loss, adv)
+    grads = attack_gradient(loss_fn, adv, gradients)
     adv = {k: project(adv[k] + step * tf.sign(grads[k]), weights[k], epsilon) for k in adv}
   return adv
 
@@ -74,5 +104,5 @@ class SDartsADV(sdarts.SDartsRS):
              for i, (k, w) in enumerate(sorted(weights.items()))}
     start = {k: project(start[k], weights[k], epsilon) for k in start}
     loss_before = loss_fn(weights)
-    adv = pgd(loss_fn, weights, start, epsilon, steps)
+    adv = pgd(loss_fn, weights, start, epsilon, steps, ctx.weight_gradients)
     return revert(weights, adv, loss_before, loss_fn(adv)), indices

@@ -7,6 +7,10 @@ shipped NAS-Bench-201 table.
 'nb201_no_none' is the same cell with 'none' removed from the candidates
 (6 x 4 matrix; GAEA's `exclude_zero`, AutoDL cell_operations.py:26): its
 genotypes are NB201 arch strings without 'none' and look up in the same table.
+
+config.model.aux_skip=True builds DARTS-' identity aux skip on every edge
+(nb201_supernet.py); its coefficient is not an architecture variable, so the
+read-out is unchanged.
 """
 
 from edd_tf.arch import genotype as genotype_lib
@@ -54,15 +58,13 @@ class NB201Space(base.Space):
     if model_config.get('partial_channels', 1) != 1:
       raise ValueError('config.model.partial_channels must be 1 for space nb201 (partial '
                        'channels are a DARTS-space supernet feature)')
-    if model_config.get('aux_skip', False):
-      raise ValueError('config.model.aux_skip must be False for space nb201 (the DARTS- '
-                       'auxiliary skip is built by the DARTS-space supernet only)')
 
   def build_supernet(self, num_classes, model_config):
     from edd_tf.spaces import nb201_supernet as supernet  # pylint: disable=g-import-not-at-top
     return supernet.NB201Supernet(num_classes, channels=model_config.channels,
                                   cells_per_stage=model_config.cells_per_stage, space=self,
-                                  fused=model_config.get('fused', True))
+                                  fused=model_config.get('fused', True),
+                                  aux_skip=bool(model_config.get('aux_skip', False)))
 
   def derive(self, weights):
     return genotype_lib.derive_nb201(weights[self.KEY], self.ops)

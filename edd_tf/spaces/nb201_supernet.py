@@ -6,6 +6,14 @@ the search method owns them and turns them into mixing weights (e.g.
 input, ``{'alphas': float32[6, num_ops]}``, and optionally per-edge op indices
 (GDAS: only the sampled op runs). So ``model.trainable_variables`` are exactly
 the operation weights, and the two optimizers never see each other's variables.
+
+DARTS- (``aux_skip=True``): every edge gets the auxiliary skip outside the
+softmax, ``edge_ij = sum_o w_o o(node_j) + beta * node_j`` (identity: NB201
+cells have no stride-2 edge; ../shared/docs/baselines.md part 2 sect. 2).
+beta is the scalar ``weights[AUX_SKIP_KEY]`` the method passes with the
+mixing weights; without that key (read-out, discretized accuracy, other
+methods) the term is left out, as in darts_supernet.py. The aux skip has no
+variables, so ``aux_skip=False`` and ``True`` build the same layers.
 """
 
 import keras
@@ -16,6 +24,13 @@ import tensorflow as tf
 from edd_tf.nets import mixed_op
 from edd_tf.nets import batch_norm as batch_norm_lib
 from edd_tf.nets import ops as ops_lib
+
+AUX_SKIP_KEY = mixed_op.AUX_SKIP_KEY
+
+
+def aux_term(h, beta):
+  """DARTS-' beta * h of an edge leaving node h (None when there is no aux term)."""
+  return None if beta is None else K.cast(beta, h.dtype) * h
 
 
 class NB201SearchCell(layers.Layer):
@@ -31,13 +46,21 @@ class NB201SearchCell(layers.Layer):
     self.edges = [mixed_op.MixedOp(space.ops, channels, 1, affine=False, name=f'edge_{i}_{j}')
                   for i, j in space.edges]
 
-  def call(self, x, betas, indices=None, training=False):
-    """betas: float32[6, num_ops]; indices: None or int32[6] (run only that op)."""
+  def call(self, x, betas, indices=None, training=False, aux_beta=None):
+    """betas: float32[6, num_ops]; indices: None or int32[6] (run only that op).
+
+    aux_beta: None, or the float32 scalar of DARTS-' aux skip on every edge.
+    """
     nodes = [x]
     for node in range(1, self.space.num_nodes):
-      terms = [self.edges[k](nodes[j], betas[k], None if indices is None else indices[k],
-                             training=training)
-               for k, (i, j) in enumerate(self.space.edges) if i == node]
+      terms = []
+      for k, (i, j) in enumerate(self.space.edges):
+        if i == node:
+          terms.append(self.edges[k](nodes[j], betas[k], None if indices is None else indices[k],
+                                     training=training))
+          aux = aux_term(nodes[j], aux_beta)
+          if aux is not None:
+            terms.append(aux)
       nodes.append(terms[0] if len(terms) == 1 else K.sum(K.stack(terms), axis=0))
     return nodes[-1]
 
@@ -80,7 +103,7 @@ class FusedNB201SearchCell(layers.Layer):
                   for i, j in space.edges]
     self.pool = layers.AveragePooling2D(3, strides=1, padding='same')
 
-  def call(self, x, betas, indices=None, training=False):
+  def call(self, x, betas, indices=None, training=False, aux_beta=None):
     if indices is not None:
       raise ValueError('the fused NB201 cell computes every op; a method that runs only the '
                        'sampled op (GDAS) needs config.model.fused=False')
@@ -100,6 +123,9 @@ class FusedNB201SearchCell(layers.Layer):
         for col, conv, bn in self.convs[k]:
           incoming[i].append(bn(conv(relu_h), training=training,
                                 scale=tf.fill([c], betas[k, col])))
+        aux = aux_term(h, aux_beta)
+        if aux is not None:
+          incoming[i].append(aux)
       terms = incoming[j + 1]
       nodes.append(tf.add_n(terms) if terms else K.zeros_like(h))
     return nodes[-1]
@@ -114,8 +140,9 @@ class NB201Supernet(keras.Model):
   """
 
   def __init__(self, num_classes, channels=16, cells_per_stage=5, space=None, fused=True,
-               **kwargs):
+               aux_skip=False, **kwargs):
     super().__init__(**kwargs)
+    self.aux_skip = aux_skip   # DARTS-: read weights[AUX_SKIP_KEY] (see the module docstring)
     cell_cls = FusedNB201SearchCell if fused else NB201SearchCell
     self.space = space
     self.num_classes = num_classes
@@ -134,13 +161,19 @@ class NB201Supernet(keras.Model):
     """images: float[B, H, W, 3] normalised; weights: {'alphas': float32[6, num_ops]}.
 
     indices: None, or {'alphas': int32[6]} to run only that op per edge (GDAS).
+    With aux_skip, weights may hold AUX_SKIP_KEY: DARTS-' scalar beta.
     """
     betas = weights['alphas']
     index = None if indices is None else indices['alphas']
+    aux_beta = None
+    if self.aux_skip and weights.get(AUX_SKIP_KEY) is not None:
+      aux_beta = tf.convert_to_tensor(weights[AUX_SKIP_KEY])
+      if aux_beta.shape.rank != 0:
+        raise ValueError(f"weights['{AUX_SKIP_KEY}'] must be a scalar, got {aux_beta.shape}")
     x = self.stem_bn(self.stem_conv(images), training=training)
     for block in self.blocks:
       if isinstance(block, (NB201SearchCell, FusedNB201SearchCell)):
-        x = block(x, betas, index, training=training)
+        x = block(x, betas, index, training=training, aux_beta=aux_beta)
       else:
         x = block(x, training=training)
     x = K.relu(self.last_bn(x, training=training))

@@ -4,11 +4,16 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import ml_collections
+
 from configs import darts_cifar10_darts_minus
+from configs import nb201_cifar10_darts_minus
 from edd_tf import search
 from edd_tf import spaces
+from edd_tf.arch import genotype as genotype_lib
 from edd_tf.methods import darts_minus
 from edd_tf.spaces import darts_supernet as ds
+from edd_tf.spaces import nb201_supernet
 
 S2 = ds.ROBUST_DARTS_SPACES['s2']   # ('skip_connect', 'sep_conv_3x3') on every edge
 
@@ -54,9 +59,11 @@ def test_config_needs_aux_skip_and_other_methods_refuse_it():
   other.method = 'darts'
   with pytest.raises(ValueError, match='config.model.aux_skip=True needs a method'):
     search.check_config(other)
-  nb201 = darts_cifar10_darts_minus.get_config()
-  nb201.space = 'nb201'
-  with pytest.raises(ValueError, match='config.model.aux_skip must be False for space nb201'):
+  nb201 = nb201_cifar10_darts_minus.get_config()
+  search.check_config(nb201)
+  assert (nb201.space, nb201.search.epochs, nb201.darts_minus.t_max) == ('nb201', 100, 100)
+  nb201.method = 'darts'
+  with pytest.raises(ValueError, match='config.model.aux_skip=True needs a method'):
     search.check_config(nb201)
   bad = darts_cifar10_darts_minus.get_config()
   bad.darts_minus.decay = 'step'
@@ -119,3 +126,63 @@ def test_beta_zero_equals_the_supernet_without_aux_and_reduction_aux_learns():
   assert all(g is not None and float(tf.reduce_max(tf.abs(g))) > 0 for g in grads)
   assert not np.allclose(aux(images, dict(weights, aux_skip=tf.constant(0.5))),
                          aux(images, zero))
+
+
+@pytest.mark.parametrize('fused', [True, False])
+def test_nb201_edge_is_mixed_sum_plus_beta_times_x(fused):
+  """Hand probe: skip weight 0.3 on every edge, beta 0.5: node_i = 0.8 * sum_{j<i} node_j."""
+  space = spaces.get_space('nb201')
+  cell_cls = nb201_supernet.FusedNB201SearchCell if fused else nb201_supernet.NB201SearchCell
+  cell = cell_cls(space, 4)
+  x = _x([2, 8, 8, 4], 6)
+  betas = tf.constant([[0.0, 0.3, 0.0, 0.0, 0.0]] * 6)
+  for beta, w in ((0.5, 0.8), (None, 0.3)):   # no aux_beta: no aux term
+    nodes = [x]
+    for _ in range(3):
+      nodes.append(w * tf.add_n(nodes))
+    got = cell(x, betas, aux_beta=None if beta is None else tf.constant(beta), training=False)
+    np.testing.assert_allclose(got, nodes[-1], rtol=1e-5, atol=1e-5)
+
+
+def test_nb201_beta_zero_equals_the_plain_darts_supernet():
+  # The fused cell (the default); the per-edge one is pinned by the hand probe above.
+  space = spaces.get_space('nb201')
+
+  def build(aux_skip):
+    model = space.build_supernet(10, ml_collections.ConfigDict(dict(
+        channels=4, cells_per_stage=1, fused=True, aux_skip=aux_skip)))
+    model(tf.zeros([1, 8, 8, 3]), space.dummy_weights())
+    return model
+
+  plain, aux = build(False), build(True)
+  assert [v.shape for v in plain.weights] == [v.shape for v in aux.weights]   # no aux variables
+  aux.set_weights(plain.get_weights())
+  images = _x([2, 8, 8, 3], 7)
+  weights = {'alphas': tf.nn.softmax(_x([6, 5], 8))}
+  want = plain(images, weights, training=True)
+  np.testing.assert_allclose(aux(images, dict(weights, aux_skip=tf.constant(0.0)), training=True),
+                             want, rtol=1e-5, atol=1e-5)
+  assert not np.allclose(aux(images, dict(weights, aux_skip=tf.constant(0.5)), training=True),
+                         want, atol=1e-4)
+
+
+def test_nb201_aux_is_in_the_mixing_not_in_the_genotype():
+  config = nb201_cifar10_darts_minus.get_config()
+  space = spaces.get_space('nb201')
+  method = darts_minus.DartsMinus(config, space)
+  method.build_state()
+  assert method.begin_epoch(1, 100) == {'aux_skip_beta': pytest.approx(0.99)}
+  alphas = np.zeros((6, 5), np.float32)
+  alphas[:, 1] = 1.0                                   # skip_connect favoured ...
+  alphas[0, 3] = 2.0                                   # ... except on edge 1<-0
+  weights, _ = method.mixing({'alphas': tf.constant(alphas)}, tf.constant(1.0),
+                             tf.constant([0, 0]))
+  assert sorted(weights) == ['alphas', 'aux_skip']
+  assert float(weights['aux_skip']) == pytest.approx(0.99)
+  readout = method.readout_weights({'alphas': alphas})
+  assert sorted(readout) == ['alphas']
+  genotype = method.genotype({'alphas': alphas})
+  assert genotype == ('|nor_conv_3x3~0|+|skip_connect~0|skip_connect~1|'
+                      '+|skip_connect~0|skip_connect~1|skip_connect~2|')
+  assert genotype == genotype_lib.derive_nb201(tf.nn.softmax(alphas).numpy(), space.ops)
+  assert sorted(space.discretize(genotype)) == ['alphas']

@@ -22,7 +22,8 @@ def _config(method, space='nb201', **model):
 
 def test_registry_lists_known_methods():
   assert set(methods.METHODS) == {'darts', 'darts_2nd', 'pc_darts', 'gdas', 'beta_darts', 'drnas',
-                                  'sdarts_rs', 'sdarts_adv', 'gaea', 'fair_darts', 'darts_minus'}
+                                  'sdarts_rs', 'sdarts_adv', 'gaea', 'gaea_pc', 'fair_darts',
+                                  'darts_minus'}
   with pytest.raises(ValueError, match=r"unknown search method 'snas'.*'darts'.*'gdas'"):
     methods.get_method_class('snas')
 

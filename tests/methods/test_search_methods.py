@@ -17,7 +17,7 @@ from tests.helpers import set_fields
 # these tests (1.5-3 min each on 2 cores), so only GDAS (whose per-step Gumbel
 # seeds make exact resume the most fragile) runs by default; `-m slow` runs all.
 SLOW_CASES = ('darts@s3', 'darts_2nd@nb201', 'pc_darts@s2', 'sdarts_adv@nb201', 'gaea@nb201',
-              'fair_darts@s2', 'darts_minus@s2')
+              'gaea_pc@s2', 'fair_darts@s2', 'darts_minus@s2', 'darts_minus@nb201')
 CASES = {
     'darts@s3': ('darts', 's3', {}),
     'darts_2nd@nb201': ('darts_2nd', 'nb201', {'model.fused': False}),
@@ -37,6 +37,11 @@ CASES = {
                                      'softmax.kind': 'plain', 'softmax.st': 0.0,
                                      'schedule.name': 'constant', 'schedule.t0': 1.0,
                                      'optim.arch.weight_decay': 0.0}),
+    'gaea_pc@s2': ('gaea_pc', 's2', {'gaea': {'eta': 0.1, 'edge_eta': 0.1},
+                                     'model.partial_channels': 2,
+                                     'softmax.kind': 'plain', 'softmax.st': 0.0,
+                                     'schedule.name': 'constant', 'schedule.t0': 1.0,
+                                     'optim.arch.weight_decay': 0.0}),
     'fair_darts@s2': ('fair_darts', 's2', {'fair_darts': {'zero_one_weight': 10.0,
                                                           'zero_one_loss': 'l2',
                                                           'op_threshold': 0.85},
@@ -44,6 +49,8 @@ CASES = {
                                            'schedule.name': 'constant', 'schedule.t0': 1.0}),
     # beta 1.0 then 0.5: the resumed epoch must recompute it.
     'darts_minus@s2': ('darts_minus', 's2', {'model.aux_skip': True, 'darts_minus': {
+        'beta0': 1.0, 'decay': 'linear', 't_start': 0, 't_stop': 2, 't_max': 2}}),
+    'darts_minus@nb201': ('darts_minus', 'nb201', {'model.aux_skip': True, 'darts_minus': {
         'beta0': 1.0, 'decay': 'linear', 't_start': 0, 't_stop': 2, 't_max': 2}}),
 }
 
