@@ -25,8 +25,8 @@ The rivals with an NB201 recipe (issue 17) run the same scaled protocol from
 their own recipe: `configs/cpu_protocol.py:METHOD` with METHOD in METHODS
 (configs/grids/cpu_protocol_rivals.txt); the alpha learning rate is scaled
 10x for the Adam recipes, GAEA's exponentiated-gradient step (0.1) is kept,
-beta-DARTS' lambda ramp is compressed to the 25 epochs (the public code's
-100-epoch denominator would stop it at a quarter), and each recipe's own
+beta-DARTS' lambda ramp and DARTS-' beta decay are compressed to the 25
+epochs (the recipes' 100-epoch spans would stop them at a quarter), and each recipe's own
 width (GAEA: C = 24) becomes C = 8 like the others'.
 Data: ../shared/data/cifar10 (ImageFolder) beside the checkout; run from the
 repository root, or set --config.data.path.
@@ -42,6 +42,7 @@ METHODS = {
     'gaea_bilevel': 'nb201_cifar10_gaea_bilevel',
     'beta_darts': 'nb201_cifar10_beta_darts',
     'sdarts_rs': 'nb201_cifar10_sdarts_rs',
+    'darts_minus': 'nb201_cifar10_darts_minus',   # not in cpu_protocol_rivals.txt: came later
 }
 _EXPLICIT_STEP_METHODS = ('gaea',)   # arch step not by Adam: its step size is not scaled
 
@@ -62,4 +63,6 @@ def get_config(arg='edd'):
     config.optim.arch.lr = 10 * config.optim.arch.lr   # 3e-4 -> 3e-3 for every Adam recipe
   if 'beta_darts' in config:   # the same lambda ramp, compressed into the shorter search
     config.beta_darts.lam_epochs = config.search.epochs
+  if 'darts_minus' in config:   # beta 1 -> 1/25 over the 25 epochs, as 1 -> 1/100 over 100
+    config.darts_minus.update(t_stop=config.search.epochs, t_max=config.search.epochs)
   return config

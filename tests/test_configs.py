@@ -63,6 +63,8 @@ def test_cpu_protocol_scales_each_recipe_the_same_way(arg):
   assert config.optim.arch.lr == pytest.approx(scale * recipe.optim.arch.lr)
   if 'beta_darts' in config:
     assert config.beta_darts.lam_epochs == 25
+  if 'darts_minus' in config:
+    assert (config.darts_minus.t_stop, config.darts_minus.t_max) == (25, 25)
   # The rest of the recipe is the method's own.
   assert config.optim.weights.to_dict() == recipe.optim.weights.to_dict()
   assert config.softmax.to_dict() == recipe.softmax.to_dict()
@@ -83,7 +85,7 @@ def test_cpu_protocol_rivals_grid_names_every_rival():
   axes = grid.parse_grid(text)
   method = next(a for a in axes if a.key == 'method')
   cpu = importlib.import_module('configs.cpu_protocol')
-  assert set(method.labels()) == set(cpu.METHODS) - {'edd'}
+  assert set(method.labels()) == set(cpu.METHODS) - {'edd', 'darts_minus'}
 
 
 def _readme_config_specs():
