@@ -390,7 +390,8 @@ class SearchTask(loop.Task):
       finished = len(history) >= self.epochs or self.stopped(history)
     chosen = self.procedure.result_epoch(history)
     genotype = history[chosen]['genotype']
-    return {'space': self.config.space, 'method': self.config.method, 'genotype': genotype,
+    return {'space': self.config.space, 'method': self.config.method,
+            'recipe': methods_lib.describe(self.config), 'genotype': genotype,
             'benchmark': records.benchmark_row(self.table, self.space,
                                                self.space.parse_genotype(genotype)),
             'epochs': len(history), 'finished': bool(finished),

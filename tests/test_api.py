@@ -47,7 +47,9 @@ def test_search_on_arrays_records_them_and_resumes_only_on_the_same_arrays(tmp_p
   data = (sample.images, sample.labels)
   found = api.search(_tiny(1), tmp_path, data=data, verbose=False)
   assert found.finished and len(found.history) == 1
-  assert json.loads(found.genotype_path.read_text())['genotype'] == found.genotype
+  written = json.loads(found.genotype_path.read_text())
+  assert written['genotype'] == found.genotype
+  assert written['recipe'] == 'darts, sn-softmax (st=1), edd temperature schedule (lam=0.06)'
   saved = json.loads((tmp_path / 'config.json').read_text())['data']
   assert saved['source'] == 'python' and len(saved['fingerprint']) == 16
   # Another epoch on the same arrays continues the run ...

@@ -49,3 +49,23 @@ def build_method(config, space):
   cls = get_method_class(config.method)
   cls.check_config(config)
   return cls(config, space)
+
+
+def describe(config):
+  """What a search is, in words: 'darts, sn-softmax (st=1), edd temperature schedule (lam=0.06)'.
+
+  genotype.json's `recipe`: config.method alone says 'darts' for an EDD-DARTS search.
+  """
+  sm, sched = config.softmax, config.schedule
+  if sm.kind == 'sn':
+    softmax = f"sn-softmax ({'st=%g' % sm.st if sm.st else 's=%g' % sm.s})"
+  else:
+    softmax = f'{sm.kind} softmax'
+  schedule = f'{sched.name} temperature schedule'
+  if sched.name == 'edd':
+    schedule += f' (lam={sched.lam:g})'
+  elif sched.name == 'constant':
+    schedule = f't={sched.t0:g}'
+  procedure = config.get('procedure', {}).get('name', 'none')
+  return ', '.join([config.method, softmax, schedule] +
+                   ([f'procedure {procedure}'] if procedure != 'none' else []))

@@ -228,3 +228,13 @@ def test_second_order_matches_exact_unrolled_gradient():
   # The real weights were not touched (everything ran through stateless_call).
   for before, v in zip(w, searcher.weight_variables):
     np.testing.assert_array_equal(before, v.numpy())
+
+
+def test_describe_names_the_softmax_schedule_and_procedure():
+  import importlib
+  edd = importlib.import_module('configs.nb201_cifar10_edd').get_config()
+  assert methods.describe(edd) == 'darts, sn-softmax (st=1), edd temperature schedule (lam=0.06)'
+  v1 = importlib.import_module('configs.nb201_cifar10_darts').get_config()
+  assert methods.describe(v1) == 'darts, plain softmax, t=1'
+  es = importlib.import_module('configs.darts_es').get_config('s3,cifar10')
+  assert methods.describe(es).endswith(', procedure darts_es')
