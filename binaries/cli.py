@@ -217,6 +217,18 @@ class _Override(typing.NamedTuple):
   negated: bool         # `--noname.field`
 
 
+def _installed_configs_hint(path):
+  """'; the installed configs are in DIR (...)' when the `configs` package is importable."""
+  found = importlib.util.find_spec('configs')
+  if found is None or not found.submodule_search_locations:
+    return ''
+  folder = list(found.submodule_search_locations)[0]
+  candidate = os.path.join(folder, os.path.basename(path))
+  if os.path.isfile(candidate) and os.path.abspath(candidate) != os.path.abspath(path):
+    return f'; the installed copy is {candidate}'
+  return f'; the installed configs are in {folder}'
+
+
 def load_config_file(spec, name='config'):
   """Runs get_config() of a config file as ml_collections does ('file.py[:arg]').
 
@@ -226,7 +238,7 @@ def load_config_file(spec, name='config'):
   """
   path, *args = spec.split(':', 1)
   if not os.path.exists(path):
-    raise errors.ConfigError(f'--{name} file {path} does not exist')
+    raise errors.ConfigError(f'--{name} file {path} does not exist{_installed_configs_hint(path)}')
   if not os.path.isfile(path):
     raise errors.ConfigError(f'--{name}={path} is not a file; give a config file such as '
                              f'configs/quickstart.py')

@@ -73,6 +73,16 @@ def test_missing_config_file(tmp_path):
   assert_one_error_line(proc, '--config file configs/train_nope.py does not exist')
 
 
+def test_missing_config_outside_the_clone_names_the_installed_copy(tmp_path):
+  # After `pip install .` the configs package is importable but configs/ is not in the cwd.
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2', PYTHONPATH=str(ROOT))
+  proc = subprocess.run([sys.executable, '-m', 'binaries.search', '--config=configs/quickstart.py',
+                         f'--workdir={tmp_path / "run"}'], cwd=tmp_path, env=env,
+                        capture_output=True, text=True, timeout=600)
+  assert_one_error_line(proc, 'configs/quickstart.py does not exist; the installed copy is '
+                        f'{ROOT / "configs" / "quickstart.py"}')
+
+
 def test_search_config_given_to_train(tmp_path):
   proc = run_binary('binaries.train', '--config=configs/quickstart.py', f'--workdir={tmp_path}')
   last = assert_one_error_line(proc)
