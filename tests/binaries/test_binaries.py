@@ -48,17 +48,26 @@ def test_bad_values_exit_with_one_line_naming_the_field(tmp_path, flag, words):
 def test_quickstart_chain_on_an_image_folder(tmp_path, sample_folder):
   """search -> train -> export on real CIFAR-10 JPEGs in an ImageFolder, tiny settings."""
   data = sample_folder
-  proc = run_binary(
-      'binaries.quickstart', f'--workdir={tmp_path}',
-      '--config.data.source=folder', f'--config.data.path={data}',
-      '--config.data.train_examples=256', '--config.search.epochs=2',
-      '--config.search.batch_size=32', '--config.search.eval_examples=64',
-      '--config.model.channels=4',
-      '--train_config.data.source=folder', f'--train_config.data.path={data}',
-      '--train_config.data.train_examples=256', '--train_config.data.test_examples=100',
-      '--train_config.train.epochs=1', '--train_config.train.batch_size=32',
-      '--train_config.model.channels=4')
+  args = ('binaries.quickstart', f'--workdir={tmp_path}',
+          '--config.data.source=folder', f'--config.data.path={data}',
+          '--config.data.train_examples=256', '--config.search.epochs=2',
+          '--config.search.batch_size=32', '--config.search.eval_examples=64',
+          '--config.model.channels=4',
+          '--train_config.data.source=folder', f'--train_config.data.path={data}',
+          '--train_config.data.train_examples=256', '--train_config.data.test_examples=100',
+          '--train_config.train.epochs=1', '--train_config.train.batch_size=32',
+          '--train_config.model.channels=4')
+  proc = run_binary(*args)
   assert proc.returncode == 0, proc.stderr[-3000:]
+  assert f'--export_dir={tmp_path / "export"}' in proc.stdout      # the predict hint
+  assert f'tensorboard --logdir {tmp_path}' in proc.stdout
+  assert 'discretized val accuracy' in proc.stdout and 'genotype.json' in proc.stdout
+  # A rerun of the finished chain keeps the export of the same checkpoint.
+  written = (tmp_path / 'export' / 'saved_model.pb').stat().st_mtime_ns
+  again = run_binary(*args)
+  assert again.returncode == 0, again.stderr[-3000:]
+  assert 'of the last checkpoint already; kept' in again.stdout
+  assert (tmp_path / 'export' / 'saved_model.pb').stat().st_mtime_ns == written
   found = json.loads((tmp_path / 'search' / 'genotype.json').read_text())
   assert f"found cell: {found['genotype']}" in proc.stdout
   assert 'NB201 #' in proc.stdout and 'cifar10 valid' in proc.stdout
