@@ -271,7 +271,8 @@ class TrainTask(loop.Task):
     if (epoch + 1) % t.eval_every == 0 or epoch + 1 == self.epochs:
       self.test_metrics = self.evaluate()
     scalars = {'train/loss': metrics['loss'], 'train/accuracy': metrics['accuracy'],
-               'lr': self.lr, 'drop_path_rate': self.rate}
+               # Grouped, so TensorBoard folds them like the rest ('schedule' card).
+               'schedule/lr': self.lr, 'schedule/drop_path_rate': self.rate}
     scalars.update({k.replace('_', '/', 1): v for k, v in self.test_metrics.items()})
     logging.info('epoch %d/%d: lr %.5f, drop path %.3f, train loss %.4f acc %.4f%s', epoch + 1,
                  self.epochs, self.lr, self.rate, metrics['loss'], metrics['accuracy'],

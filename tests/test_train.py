@@ -100,7 +100,7 @@ def event_values(workdir, tag):
 def test_darts_network_trains_with_drop_path_ramp(tmp_path):
   results = train.run(tiny_darts_train_config(epochs=2), tmp_path)
   assert results['network'] == 'darts_cifar' and results['genotype_source'] == 'DARTS_V2'
-  assert event_values(tmp_path, 'drop_path_rate') == pytest.approx({1: 0.0, 2: 0.1})
+  assert event_values(tmp_path, 'schedule/drop_path_rate') == pytest.approx({1: 0.0, 2: 0.1})
 
 
 def test_imagenet_network_streams_imagenet_dataset(tmp_path, monkeypatch):
@@ -180,7 +180,8 @@ def test_writes_tensorboard_summaries(trained):
   for path in (workdir / 'tb').glob('events.out.tfevents.*'):
     for event in tf.compat.v1.train.summary_iterator(str(path)):
       tags.update(v.tag for v in event.summary.value)
-  assert {'train/loss', 'train/accuracy', 'test/loss', 'test/accuracy', 'lr', 'drop_path_rate',
+  assert {'train/loss', 'train/accuracy', 'test/loss', 'test/accuracy', 'schedule/lr',
+          'schedule/drop_path_rate',
           'model/params', 'model/flops', 'genotype'} <= tags
   # Every log_every_steps steps: running loss/accuracy, lr, speed.
   assert {'step/loss', 'step/accuracy', 'step/lr', 'step/seconds_per_step',
