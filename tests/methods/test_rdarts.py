@@ -1,5 +1,7 @@
 """R-DARTS(DP) / (L2): scheduled drop path on the mixed edges, ramped cutout, coupled L2, configs."""
 
+import pathlib
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -10,6 +12,8 @@ from edd_tf import spaces
 from edd_tf.bilevel import regularisation
 from edd_tf.bilevel import searcher as searcher_lib
 from edd_tf.data import pipeline
+from edd_tf.experiments import grid as grid_lib
+from edd_tf.experiments import sweep
 from edd_tf.nets import mixed_op
 from edd_tf.spaces import darts_supernet as ds
 from edd_tf.spaces import nb201_supernet
@@ -252,3 +256,13 @@ def test_rdarts_config_recipe_and_grids():
               'dp,s1'):
     with pytest.raises(ValueError, match='configs/rdarts.py'):
       rdarts.get_config(arg)
+
+
+@pytest.mark.parametrize('grid_file,spec,runs', [('rdarts_dp.txt', 'dp,s1,cifar10', 12),
+                                                 ('rdarts_l2.txt', 'l2,s1,cifar10', 15)])
+def test_grid_files_plan_valid_searches(tmp_path, grid_file, spec, runs):
+  root = pathlib.Path(__file__).resolve().parents[2]
+  axes = grid_lib.read_grid_file(root / 'configs' / 'grids' / grid_file)
+  plan = sweep.plan_sweep(f'{root / "configs" / "rdarts.py"}:{spec}', axes, {}, tmp_path / 'sw',
+                          check=search.check_config)
+  assert len(plan.runs) == runs
