@@ -28,6 +28,7 @@ from edd_tf import spaces
 from edd_tf.arch import schedules
 from edd_tf.bilevel import hessian as hessian_lib
 from edd_tf.bilevel import records
+from edd_tf.bilevel import regularisation
 from edd_tf.bilevel import searcher as searcher_lib
 from edd_tf.core import checkpointing
 from edd_tf.core import distribute as distribute_lib
@@ -107,7 +108,10 @@ def default_config():
       # The largest eigenvalue of the alpha Hessian of the validation loss
       # (bilevel/hessian.py) after every N-th epoch and the last, into the
       # history and TensorBoard; 0 = off. DARTS-ES needs it (2 in R-DARTS).
-      hessian_every_epochs=0))
+      hessian_every_epochs=0,
+      # R-DARTS(DP) (bilevel/regularisation.py): drop path drop_path_max * e / (E-1) on
+      # every mixed edge; cutout (length) with probability e / (E-1) ('ramp') or 1.
+      drop_path_max=0.0, cutout=0, cutout_schedule='ramp'))
   # What the search does over time (edd_tf/procedures): 'none' runs every
   # epoch and returns the last genotype; 'darts_es' stops early (R-DARTS).
   # A procedure's own settings sit beside the name (see its config in configs/).
@@ -164,19 +168,15 @@ def check_config(config):
                      'config.model.aux_skip=False')
   distribute_lib.check_strategy_name(config.distribute)
   precision_lib.check_numerics_config(config)
-  if config.search.get('data_mode', 'bilevel') not in data_lib.DATA_MODES:
-    raise ValueError(f'unknown config.search.data_mode {config.search.data_mode!r}; '
-                     f'allowed: {list(data_lib.DATA_MODES)}')
-  if config.search.order not in UPDATE_ORDERS:
-    raise ValueError(f'unknown config.search.order {config.search.order!r}; '
-                     f'allowed: {list(UPDATE_ORDERS)}')
-  if config.schedule.entropy not in ENTROPY_SOURCES:
-    raise ValueError(f'unknown config.schedule.entropy {config.schedule.entropy!r}; '
-                     f'allowed: {list(ENTROPY_SOURCES)}')
-  if config.schedule.expectation not in EXPECTATION_MODES:
-    raise ValueError(f'unknown config.schedule.expectation {config.schedule.expectation!r}; '
-                     f'allowed: {list(EXPECTATION_MODES)}')
+  for section, field, allowed in (('search', 'data_mode', data_lib.DATA_MODES),
+                                  ('search', 'order', UPDATE_ORDERS),
+                                  ('schedule', 'entropy', ENTROPY_SOURCES),
+                                  ('schedule', 'expectation', EXPECTATION_MODES)):
+    value = config[section].get(field, allowed[0])
+    if value not in allowed:
+      raise ValueError(f'unknown config.{section}.{field} {value!r}; allowed: {list(allowed)}')
   multi_step.check_steps_per_call(config.search.get('steps_per_call', 1), 'search.steps_per_call')
+  regularisation.check_config(config.search)
   every = config.search.get('hessian_every_epochs', 0)
   if not isinstance(every, int) or every < 0:
     raise ValueError(f'config.search.hessian_every_epochs must be an integer >= 0 (0 = off), '
@@ -189,9 +189,7 @@ def check_config(config):
   schedules.build_schedule(config.schedule, expectation=4e-4, num_epochs=config.search.epochs)
 
 
-# ---------------------------------------------------------------------------
-# The search as a task of the loop skeleton
-# ---------------------------------------------------------------------------
+# ---- The search as a task of the loop skeleton -----------------------------
 
 
 class SearchTask(loop.Task):
@@ -231,8 +229,7 @@ class SearchTask(loop.Task):
     loop.check_data_and_batch(info.num_classes, s.batch_size, self.strategy,
                               batch_field='search.batch_size', kind='search')
     keras.utils.set_random_seed(config.seed)
-    self.searcher = searcher_lib.Searcher(config, info.num_classes, info.image_size,
-                                          self.strategy)
+    self.searcher = searcher_lib.Searcher(config, info.num_classes, info.image_size, self.strategy)
     self.procedure = procedures_lib.build_procedure(config)
     self.hessian_every = s.get('hessian_every_epochs', 0)
     self.hessian = hessian_lib.ArchHessian(self.searcher) if self.hessian_every else None
@@ -291,19 +288,23 @@ class SearchTask(loop.Task):
     factor = self.procedure.weight_decay_factor()
     self.searcher.weight_decay.assign(c.optim.weights.weight_decay * factor)
     self.update_arch = epoch >= c.search.arch_warmup_epochs
-    return {'lr': self.lr, 'temperature': self.temperature,
+    regularisers = regularisation.epoch_values(c.search, epoch, self.epochs)
+    self.searcher.drop_path_rate.assign(regularisers.get('drop_path_rate', 0.0))
+    return {'lr': self.lr, 'temperature': self.temperature, **regularisers,
             **self.searcher.method.begin_epoch(epoch, self.epochs)}
 
+  def _search_dataset(self, arrays, seed, epoch, start_step):
+    s = self.config.search  # one search stream; cutout as R-DARTS(DP) asks
+    return data_lib.make_dataset(arrays, s.batch_size, training=True, seed=seed, epoch=epoch,
+                                 start_step=start_step,
+                                 **regularisation.cutout_args(s, epoch, self.epochs))
+
   def _val_dataset(self, epoch, start_step=0):
-    c = self.config
-    return data_lib.make_dataset(self.val_arrays, c.search.batch_size, training=True,
-                                 seed=c.seed + 1, epoch=epoch, start_step=start_step)
+    return self._search_dataset(self.val_arrays, self.config.seed + 1, epoch, start_step)
 
   def batches(self, epoch, start_step=0):
-    c, b = self.config, self.config.search.batch_size
     left = self.steps - start_step
-    train_ds = data_lib.make_dataset(self.train_arrays, b, training=True, seed=c.seed,
-                                     epoch=epoch, start_step=start_step)
+    train_ds = self._search_dataset(self.train_arrays, self.config.seed, epoch, start_step)
     val_ds = self._val_dataset(epoch, start_step)
     pairs = tf.data.Dataset.zip((train_ds.take(left), val_ds.take(left)))
     return self.searcher.distribute(pairs), self.steps
@@ -412,14 +413,12 @@ def run(config, workdir, progress=None, strategy=None, allow_config_change=False
     config: a ConfigDict shaped like `default_config()`.
     workdir: directory for config.json, checkpoints/, tb/ and genotype.json.
       If it holds a checkpoint, the search continues after its last epoch.
-    progress: optional callable(epoch, step, steps, metrics: dict) called
-      after every step, and once more after each epoch's evaluation with the
-      end-of-epoch metrics (incl. 'discrete_acc'); the binary draws a progress
-      bar with it.
+    progress: optional callable(epoch, step, steps, metrics: dict) called after
+      every step, and once more after each epoch's evaluation with the
+      end-of-epoch metrics (incl. 'discrete_acc'): core/progress.py's bar.
     strategy: a tf.distribute strategy (default: from config.distribute).
-    allow_config_change: continue a workdir's run under a config that differs
-      in fields other than EXPERIMENT_FIELDS (e.g. lower learning rates after a
-      NaN); the change and the checkpoint it continues from are recorded in
+    allow_config_change: continue under a config that differs outside
+      EXPERIMENT_FIELDS (e.g. lower learning rates after a NaN), recorded in
       config.json's 'config_changes'.
     data: images and labels from Python for config.data.source='python'
       (data/python_source.py); a workdir resumes only on the same arrays.

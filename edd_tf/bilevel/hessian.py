@@ -15,6 +15,10 @@ variables and its BatchNorm statistic updates are dropped, so measuring the
 Hessian between two epochs leaves the run's weights, statistics and RNG as
 they were (a resumed run measures the same values).
 
+R-DARTS(DP)'s drop path is on (`Searcher.drop_path`, seeded like the mixing:
+one set of masks for the whole Hessian), as RobustDARTS' analyzer runs the
+model in training mode (baselines.md part 2, pitfall 2).
+
 The loss is the method's mixing (`method.mixing`, its stochastic draw seeded)
 under the plain cross entropy: a method's extra alpha-loss terms (beta-DARTS'
 regulariser, Fair DARTS' zero-one loss) are not part of it, as DARTS-ES
@@ -85,7 +89,7 @@ class ArchHessian:
       arch = unflatten(x, self.shapes, self.keys)
       weights, indices = s.method.mixing(arch, temperature, seed)
       logits, _ = model.stateless_call(trainable, non_trainable, images, weights, indices,
-                                       training=True)
+                                       training=True, drop_path=s.drop_path(seed))
       loss = tf.reduce_mean(optim.cross_entropy(labels, tf.cast(logits, tf.float32)))
       return loss + 0.5 * weight_decay * tf.reduce_sum(tf.square(x))
 

@@ -24,6 +24,9 @@ from edd_tf.core import optim
 from edd_tf.core import precision as precision_lib
 from edd_tf.nets import batch_norm as batch_norm_lib
 
+# Folded into a step's seed for its drop-path masks (Searcher.drop_path).
+DROP_PATH_STREAM = 7_100_003
+
 
 class Searcher:
   """The supernet, architecture variables, optimizers and compiled step pair.
@@ -31,7 +34,7 @@ class Searcher:
   It is also the `StepContext` a method's `arch_step` works with: `model`,
   `arch_tensors()`, `arch_sources()`, `temperature_tensor()`, `loss()`,
   `gradients()`, `weight_gradients()`, `arch_gradients()`, `apply_arch_gradients()`,
-  `all_reduce_sum()`, `weight_lr()`, `momentum_buffers()`,
+  `all_reduce_sum()`, `weight_lr()`, `momentum_buffers()`, `drop_path()`,
   `weight_variables`, `config`.
 
   With a MirroredStrategy, each replica takes its slice of the global batch
@@ -75,6 +78,10 @@ class Searcher:
       # procedure raised it: DARTS-ADA); set per epoch, not checkpointed.
       self.weight_decay = tf.Variable(float(config.optim.weights.weight_decay),
                                       trainable=False, name='weight_decay')
+      # R-DARTS(DP): the drop-path probability of every mixed edge in training
+      # mode, p(e) = drop_path_max * e / (E - 1), set per epoch (not checkpointed).
+      self.drop_path_max = float(config.search.get('drop_path_max', 0.0))
+      self.drop_path_rate = tf.Variable(0.0, trainable=False, name='drop_path_rate')
       w, a = config.optim.weights, config.optim.arch
       self.w_opt = optim.sgd(w.lr, w.momentum, w.nesterov, self.weight_variables)
       self.a_opt = optim.adam(a.lr, a.beta1, a.beta2, self.arch_variables)
@@ -136,6 +143,18 @@ class Searcher:
       return [tf.zeros(v.shape, v.dtype) for v in self.weight_variables]
     return [tf.convert_to_tensor(m) for m in momenta]
 
+  def drop_path(self, seed):
+    """The supernet's `drop_path` argument for a training-mode forward seeded by `seed`.
+
+    None when config.search.drop_path_max is 0 (the supernet's graph is then the
+    one without drop path), else (this epoch's rate, a seed derived from the
+    step's: its own stream, so GDAS' samples of the same seed stay independent).
+    """
+    if not self.drop_path_max:
+      return None
+    return (self.drop_path_rate.read_value(),
+            tf.random.experimental.stateless_fold_in(seed, DROP_PATH_STREAM))
+
   def all_reduce_sum(self, values):
     """Replica-context SUM of per-replica shares, i.e. global-batch means."""
     values = [tf.zeros(1) if v is None else v for v in values]
@@ -190,7 +209,8 @@ class Searcher:
     weights, indices = self.method.weight_step_mixing(self, images, labels, seed)
     weights = tf.nest.map_structure(tf.stop_gradient, weights)
     with tf.GradientTape() as tape:
-      loss, correct = self.loss(labels, self.model(images, weights, indices, training=True))
+      loss, correct = self.loss(labels, self.model(images, weights, indices, training=True,
+                                                   drop_path=self.drop_path(seed)))
     return self.weight_gradients(tape, loss, self.weight_variables), loss, correct
 
   def _weight_step(self, images, labels, seed):
@@ -207,7 +227,8 @@ class Searcher:
     images, labels = val_batch
     weights, indices = self.mixing(seed)
     weights = tf.nest.map_structure(tf.stop_gradient, weights)
-    loss, correct = self.loss(labels, self.model(images, weights, indices, training=True))
+    loss, correct = self.loss(labels, self.model(images, weights, indices, training=True,
+                                                 drop_path=self.drop_path(seed)))
     return loss, correct, tf.constant(0.0)
 
   def _replica_pair_step(self, train_batch, val_batch, update_arch, step):

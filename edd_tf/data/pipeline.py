@@ -233,13 +233,16 @@ def random_crop_flip(images, seed, pad):
   return tf.where(flip[:, None, None, None], tf.reverse(x, axis=[2]), x)
 
 
-def apply_cutout(images, length, seed):
+def apply_cutout(images, length, seed, prob=1.0):
   """DARTS Cutout: zeroes one `length` square per image, centre anywhere, clipped.
 
   Args:
     images: float32[B, H, W, C] (normalised, so zero is the mean colour).
     length: side of the square.
     seed: int[2] stateless seed.
+    prob: Python float, the probability that an image gets its square
+      (RobustDARTS utils.py Cutout(length, prob): one Bernoulli per image);
+      1.0 draws nothing more (the same squares as without it).
 
   Returns:
     float32[B, H, W, C].
@@ -253,10 +256,13 @@ def apply_cutout(images, length, seed):
   in_y = (ys >= cy - length // 2) & (ys < cy + length // 2)   # [B, H]
   in_x = (xs >= cx - length // 2) & (xs < cx + length // 2)   # [B, W]
   hole = in_y[:, :, None] & in_x[:, None, :]                   # [B, H, W]
+  if prob < 1.0:
+    u = tf.random.stateless_uniform([batch], tf.random.experimental.stateless_fold_in(seed, 2))
+    hole = hole & (u < prob)[:, None, None]
   return tf.where(hole[..., None], tf.zeros_like(images), images)
 
 
-def make_dataset(arrays, batch_size, *, training, seed=0, epoch=0, cutout=0,
+def make_dataset(arrays, batch_size, *, training, seed=0, epoch=0, cutout=0, cutout_prob=1.0,
                  drop_remainder=None, start_step=0):
   """A batched pipeline of normalised images.
 
@@ -268,6 +274,8 @@ def make_dataset(arrays, batch_size, *, training, seed=0, epoch=0, cutout=0,
     seed: non-negative base seed.
     epoch: non-negative epoch number; each epoch has its own order and crops.
     cutout: Cutout length (0 = none); only when training.
+    cutout_prob: probability in [0, 1] that an image gets the cutout
+      (R-DARTS ramps it per epoch).
     drop_remainder: default True when training, False otherwise.
     start_step: skip the epoch's first batches (a run resumed mid-epoch); the
       batches that follow are the same as without skipping: a batch's images
@@ -284,6 +292,8 @@ def make_dataset(arrays, batch_size, *, training, seed=0, epoch=0, cutout=0,
     raise ValueError(f'seed, epoch and cutout must be >= 0, got {seed}, {epoch}, {cutout_length}')
   if start_step < 0:
     raise ValueError(f'start_step must be >= 0, got {start_step}')
+  if not 0.0 <= cutout_prob <= 1.0:
+    raise ValueError(f'cutout_prob must be in [0, 1], got {cutout_prob!r}')
   if drop_remainder is None:
     drop_remainder = training
   info = arrays.info
@@ -305,7 +315,7 @@ def make_dataset(arrays, batch_size, *, training, seed=0, epoch=0, cutout=0,
     x = random_crop_flip(tf.cast(x, tf.float32), crop_seed, pad)
     x = normalize(x, info)
     if cutout_length:
-      x = apply_cutout(x, cutout_length, cutout_seed)
+      x = apply_cutout(x, cutout_length, cutout_seed, float(cutout_prob))
     return x, y
 
   ds = tf.data.Dataset.from_tensor_slices((images[perm], labels[perm]))

@@ -175,7 +175,8 @@ class Method:
   def arch_loss(self, ctx, images, labels, seed):
     """(loss, correct) of the supernet under this method's mixing, on one batch."""
     weights, indices = self.mixing(ctx.arch_tensors(), ctx.temperature_tensor(), seed)
-    return ctx.loss(labels, ctx.model(images, weights, indices, training=True))
+    return ctx.loss(labels, ctx.model(images, weights, indices, training=True,
+                                      drop_path=ctx.drop_path(seed)))
 
   def arch_gradients(self, ctx, train_batch, val_batch, seed):
     """First order: grad_alpha L_val(w, alpha) (Eq. 1, xi = 0).

@@ -15,6 +15,12 @@ they move any weight tensor, so every replica takes the same virtual step.
 constant lr; the cosine lr changes once per epoch), so mu * buf * xi = -mu * m
 when xi is the current lr. Works in any space and with any mixing (plain,
 sn-softmax, edge normalisation: it differentiates this method's `mixing`).
+
+R-DARTS(DP) drop path (`ctx.drop_path`) is on in every forward here, as
+RobustDARTS' unrolled copy carries the model's drop_path_prob: the virtual
+step and both finite-difference gradients on the train batch share one set
+of masks (the difference quotient then sees the weight shift only), the
+validation forward at w' draws its own.
 """
 
 import tensorflow as tf
@@ -22,18 +28,22 @@ import tensorflow as tf
 from edd_tf.methods import base
 
 FINITE_DIFFERENCE_R = 1e-2
+# Folded into the seed for the validation forward's drop-path masks.
+VAL_DROP_PATH_STREAM = 1
 
 
 class SecondOrder(base.Method):
   name = 'darts_2nd'
   all_reduces_in_gradients = True
 
-  def _train_loss(self, ctx, w, non_trainable, images, labels, seed, fixed_arch):
+  def _train_loss(self, ctx, w, non_trainable, images, labels, seed, fixed_arch,
+                  drop_seed=None):
     weights, indices = self.mixing(ctx.arch_tensors(), ctx.temperature_tensor(), seed)
     if fixed_arch:
       weights = tf.nest.map_structure(tf.stop_gradient, weights)
+    drop_path = ctx.drop_path(seed if drop_seed is None else drop_seed)
     logits, _ = ctx.model.stateless_call(w, non_trainable, images, weights, indices,
-                                         training=True)
+                                         training=True, drop_path=drop_path)
     return ctx.loss(labels, logits)
 
   def virtual_step(self, ctx, train_batch, seed):
@@ -56,8 +66,9 @@ class SecondOrder(base.Method):
     w_prime, non_trainable = self.virtual_step(ctx, train_batch, seed)
     with tf.GradientTape() as tape:
       tape.watch(w_prime)
-      loss, correct = self._train_loss(ctx, w_prime, non_trainable, *val_batch, seed,
-                                       fixed_arch=False)
+      loss, correct = self._train_loss(
+          ctx, w_prime, non_trainable, *val_batch, seed, fixed_arch=False,
+          drop_seed=tf.random.experimental.stateless_fold_in(seed, VAL_DROP_PATH_STREAM))
     grads = ctx.gradients(tape, loss, list(sources) + w_prime)
     d_arch, d_w = grads[:len(sources)], ctx.all_reduce_sum(grads[len(sources):])
     r = FINITE_DIFFERENCE_R / tf.linalg.global_norm(d_w)

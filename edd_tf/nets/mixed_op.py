@@ -23,6 +23,11 @@ Two paths compute the same sum:
 The reference path (ops' own calls) is kept for tests and for checking a new
 op; ``test_fused_blocks`` and ``test_darts_supernet`` check that both paths
 give the same outputs, gradients and BatchNorm statistics in training mode.
+
+R-DARTS(DP) drops whole samples of an edge's output (`drop_edge`): the
+supernets pass ``drop_path=(rate, seed)`` down to every mixed edge in training
+mode (RobustDARTS model_search.py 60-63; ../shared/docs/baselines.md part 2,
+sect. 4); None (the default) leaves every graph as it was.
 """
 
 import functools
@@ -30,6 +35,7 @@ import functools
 from keras import ops as K
 import tensorflow as tf
 
+from edd_tf.nets import darts_cell
 from edd_tf.nets import fused_blocks
 from edd_tf.nets import ops as ops_lib
 from edd_tf.nets import partial_channel
@@ -39,6 +45,36 @@ from edd_tf.nets import partial_channel
 # the mixing weights a method hands the supernet (spaces/darts_supernet.py adds
 # beta * aux(x) to every edge's mixed sum when it is present).
 AUX_SKIP_KEY = 'aux_skip'
+
+
+def fold_drop_path(drop_path, index):
+  """(rate, seed) of part `index` (a cell of the supernet, an edge of a cell): seed folded in."""
+  if drop_path is None:
+    return None
+  rate, seed = drop_path
+  return rate, darts_cell.fold_seed(seed, index)
+
+
+def drop_edge(y, drop_path):
+  """R-DARTS' ScheduledDropPath on one mixed edge's output: y * m / (1 - p) per sample.
+
+  m ~ Bernoulli(1 - p) of shape [B, 1, 1, 1] (the final networks'
+  `darts_cell.drop_path`), drawn statelessly from the edge's seed
+  (`fold_drop_path`), so a step's masks are a function of its seed and a
+  resumed run draws the same ones.
+
+  Args:
+    y: float[B, H, W, C] the edge's mixed output, or None (every op 'none').
+    drop_path: None (y is returned as is), or (rate, seed): float32 scalar
+      p in [0, 1) and int32[2] the edge's seed.
+
+  Returns:
+    float[B, H, W, C], or None when y is None.
+  """
+  if drop_path is None or y is None:
+    return y
+  rate, seed = drop_path
+  return darts_cell.drop_path(y, rate, seed)
 
 
 def build_eagerly(layer, shape, dtype=tf.float32):
@@ -128,7 +164,7 @@ class MixedOp(ops_lib.LazyLayer):
     self.bypass_pool = partial_channel.bypass_pool(partial_channels, stride)
     self._candidates_built = False
 
-  def call(self, x, weights, index=None, training=False):
+  def call(self, x, weights, index=None, training=False, drop_path=None):
     """Mixes the candidate ops.
 
     Args:
@@ -141,6 +177,9 @@ class MixedOp(ops_lib.LazyLayer):
         is 0 but gives every weight a gradient). The other ops are not run,
         also in graph mode (tf.switch_case).
       training: BatchNorm mode.
+      drop_path: None, or this edge's (rate, seed) of R-DARTS' drop path on
+        its output (`fold_drop_path`, `drop_edge`); the supernets pass it in
+        training mode only.
 
     Returns:
       float[B, ceil(H/stride), ceil(W/stride), C].
@@ -155,9 +194,9 @@ class MixedOp(ops_lib.LazyLayer):
       out = self.mix_reference(head, weights, training)
     if out is None:
       out = strided_zeros(head, self.stride)
-    if self.partial_channels == 1:
-      return out
-    return partial_channel.shuffle_concat(out, self.bypass(x), self.partial_channels)
+    if self.partial_channels > 1:
+      out = partial_channel.shuffle_concat(out, self.bypass(x), self.partial_channels)
+    return drop_edge(out, drop_path)
 
   def check_inputs(self, x, weights):
     """Checks the channel count and the weights' shape; returns the weights tensor."""

@@ -52,11 +52,13 @@ class Space(abc.ABC):
 
   @abc.abstractmethod
   def build_supernet(self, num_classes, model_config):
-    """The supernet: `model(images, weights, indices=None, training=...)`.
+    """The supernet: `model(images, weights, indices=None, training=..., drop_path=None)`.
 
     `weights` maps every key of `arch_shapes()` to float32[edges, ops] mixing
     weights; `indices` (optional, same keys, int32[edges]) asks the supernet to
-    run only that op per edge (GDAS).
+    run only that op per edge (GDAS); `drop_path` (optional, (float32 rate,
+    int32[2] seed)) drops every mixed edge's output per sample in training
+    mode (R-DARTS; `nets.mixed_op.drop_edge`).
     """
 
   def dummy_weights(self):

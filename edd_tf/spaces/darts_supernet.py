@@ -16,6 +16,14 @@ stride 1 and a learnable FactorizedReduce (affine-free) at stride 2
 that key (read-out, the discretized accuracy, other methods) the term is left
 out. ``aux_skip=False`` builds exactly the plain supernet.
 
+R-DARTS(DP) (``call(..., drop_path=(rate, seed))`` in training mode): every
+mixed edge's output (its weighted sum, before DARTS-'s aux term) is dropped per
+sample with probability ``rate`` and the rest rescaled by 1 / (1 - rate),
+RobustDARTS model_search.py 60-63 (baselines.md part 2, sect. 4). Cell i's
+seed is ``fold_in(seed, i)``, edge k's ``fold_in(cell seed, k)``, so the fused
+and the reference path draw the same masks. ``drop_path=None`` (the default)
+builds the same graph as before.
+
 Each edge has its own op list (RobustDARTS S1 differs per edge, reference sect.
 5.1; the DARTS space repeats DARTS_OPS 14 times), so a space is a pair
 ``(normal_ops, reduce_ops)`` of 14 op-name tuples each.
@@ -217,7 +225,7 @@ class DartsSearchCell(ops_lib.LazyLayer):
     y = h if aux is None else aux(h, training=training)
     return K.cast(beta, y.dtype) * y
 
-  def call(self, s0, s1, weights, indices=None, training=False, aux_beta=None):
+  def call(self, s0, s1, weights, indices=None, training=False, aux_beta=None, drop_path=None):
     """Runs the cell.
 
     Args:
@@ -227,6 +235,8 @@ class DartsSearchCell(ops_lib.LazyLayer):
       indices: optional int32[num_edges] sampled op per edge (GDAS).
       training: BatchNorm mode.
       aux_beta: float32 scalar, the DARTS- aux-skip coefficient (None: no term).
+      drop_path: None, or (rate, seed) of this cell: R-DARTS' drop path on
+        every mixed edge's output (`mixed_op.drop_edge`).
 
     Returns:
       float[B, H', W', multiplier * C], H' = H/2 in a reduction cell.
@@ -239,21 +249,22 @@ class DartsSearchCell(ops_lib.LazyLayer):
       states = [
           fused_blocks.fused_call(self.preprocess0, fused_blocks.SharedInput(s0), training),
           fused_blocks.fused_call(self.preprocess1, fused_blocks.SharedInput(s1), training)]
-      return self._call_per_source(states, weights, training, aux_beta)
+      return self._call_per_source(states, weights, training, aux_beta, drop_path)
     states = [self.preprocess0(s0, training=training), self.preprocess1(s1, training=training)]
     for start, end in edge_groups(self.steps):
       terms = []
       for k in range(start, end):
         index = None if indices is None else indices[k]
         h = states[self.edges[k][1]]
-        terms.append(self.mixed[k](h, weights[k], index=index, training=training))
+        terms.append(self.mixed[k](h, weights[k], index=index, training=training,
+                                   drop_path=mixed_op.fold_drop_path(drop_path, k)))
         aux = self.aux_term(k, h, aux_beta, training)
         if aux is not None:
           terms.append(aux)
       states.append(tf.add_n(terms))
     return K.concatenate(states[-self.multiplier:], axis=-1)
 
-  def _call_per_source(self, states, weights, training, aux_beta=None):
+  def _call_per_source(self, states, weights, training, aux_beta=None, drop_path=None):
     """The fused path, one source node at a time (same values as per edge).
 
     Every edge leaving node j gets the same `fused_blocks.SharedInput` (one ReLU,
@@ -261,7 +272,9 @@ class DartsSearchCell(ops_lib.LazyLayer):
     preprocessing runs through `fused_blocks.fused_call`. PC-DARTS: shuffle and
     concat are linear, so sum_e shuffle([mixed_e, bypass_e]) is computed as
     shuffle([sum_e mixed_e, sum_e bypass_e]): one concat and shuffle per node
-    instead of per edge, and one bypass (slice, max pool) per source.
+    instead of per edge, and one bypass (slice, max pool) per source. Drop
+    path multiplies an edge's mixed part and its bypass by the same per-sample
+    mask, which equals dropping the edge's shuffled output.
     """
     k = self.partial_channels
     incoming = {i: [] for i in range(2, self.steps + 2)}
@@ -277,6 +290,8 @@ class DartsSearchCell(ops_lib.LazyLayer):
         edge = self.mixed[e]
         with keras.name_scope(edge.name, caller=edge):  # as edge.__call__ would
           out = edge.mix_shared(shared, edge.check_inputs(h, rows[e]), training)
+        edge_drop = mixed_op.fold_drop_path(drop_path, e)
+        out = mixed_op.drop_edge(out, edge_drop)
         if out is not None:
           incoming[self.edges[e][0]].append(out)
         aux = self.aux_term(e, h, aux_beta, training)
@@ -285,7 +300,7 @@ class DartsSearchCell(ops_lib.LazyLayer):
         if k > 1:
           if edge.stride not in bypass:
             bypass[edge.stride] = edge.bypass(h)
-          bypassed[self.edges[e][0]].append(bypass[edge.stride])
+          bypassed[self.edges[e][0]].append(mixed_op.drop_edge(bypass[edge.stride], edge_drop))
     states.append(self._node(incoming[self.steps + 1], bypassed[self.steps + 1], states))
     return K.concatenate(states[-self.multiplier:], axis=-1)
 
@@ -364,7 +379,7 @@ class DartsSupernet(keras.Model):
   def build(self, input_shape=None):
     del input_shape  # sub-layers build on their first call (see ops.LazyLayer)
 
-  def call(self, images, weights, indices=None, training=False):
+  def call(self, images, weights, indices=None, training=False, drop_path=None):
     """Logits of the supernet.
 
     Args:
@@ -376,6 +391,9 @@ class DartsSupernet(keras.Model):
       indices: None, or {'alphas_normal': int32[num_edges], 'alphas_reduce':
         int32[num_edges]}: run only the sampled op of each edge (GDAS).
       training: BatchNorm mode.
+      drop_path: None, or (rate, seed): R-DARTS' drop path on every mixed
+        edge, float32 scalar rate in [0, 1) and int32[2] seed (the searcher's
+        `drop_path`); ignored unless training.
 
     Returns:
       float32[B, num_classes] logits.
@@ -400,10 +418,12 @@ class DartsSupernet(keras.Model):
       aux_beta = tf.convert_to_tensor(raw_weights[AUX_SKIP_KEY])
       if aux_beta.shape.rank != 0:
         raise ValueError(f"weights['{AUX_SKIP_KEY}'] must be a scalar, got {aux_beta.shape}")
+    if not training:
+      drop_path = None
     s0 = s1 = self.stem_bn(self.stem_conv(images), training=training)
-    for cell in self.cells:
+    for i, cell in enumerate(self.cells):
       key = 'alphas_reduce' if cell.reduction else 'alphas_normal'
       cell_indices = None if indices is None else indices[key]
       s0, s1 = s1, cell(s0, s1, weights[key], indices=cell_indices, training=training,
-                        aux_beta=aux_beta)
+                        aux_beta=aux_beta, drop_path=mixed_op.fold_drop_path(drop_path, i))
     return K.cast(self.classifier(K.mean(s1, axis=(1, 2))), 'float32')

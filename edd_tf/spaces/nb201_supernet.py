@@ -14,6 +14,11 @@ beta is the scalar ``weights[AUX_SKIP_KEY]`` the method passes with the
 mixing weights; without that key (read-out, discretized accuracy, other
 methods) the term is left out, as in darts_supernet.py. The aux skip has no
 variables, so ``aux_skip=False`` and ``True`` build the same layers.
+
+``call(..., drop_path=(rate, seed))`` in training mode applies R-DARTS' drop
+path to every mixed edge's output, as the DARTS supernet does (cell c's seed
+``fold_in(seed, c)``, edge k's ``fold_in(cell seed, k)``; `mixed_op.drop_edge`).
+The aux skip sits outside the mixed edge, so drop path leaves it alone.
 """
 
 import keras
@@ -46,10 +51,11 @@ class NB201SearchCell(layers.Layer):
     self.edges = [mixed_op.MixedOp(space.ops, channels, 1, affine=False, name=f'edge_{i}_{j}')
                   for i, j in space.edges]
 
-  def call(self, x, betas, indices=None, training=False, aux_beta=None):
+  def call(self, x, betas, indices=None, training=False, aux_beta=None, drop_path=None):
     """betas: float32[6, num_ops]; indices: None or int32[6] (run only that op).
 
     aux_beta: None, or the float32 scalar of DARTS-' aux skip on every edge.
+    drop_path: None, or this cell's (rate, seed) (R-DARTS' drop path per edge).
     """
     nodes = [x]
     for node in range(1, self.space.num_nodes):
@@ -57,7 +63,8 @@ class NB201SearchCell(layers.Layer):
       for k, (i, j) in enumerate(self.space.edges):
         if i == node:
           terms.append(self.edges[k](nodes[j], betas[k], None if indices is None else indices[k],
-                                     training=training))
+                                     training=training,
+                                     drop_path=mixed_op.fold_drop_path(drop_path, k)))
           aux = aux_term(nodes[j], aux_beta)
           if aux is not None:
             terms.append(aux)
@@ -103,7 +110,7 @@ class FusedNB201SearchCell(layers.Layer):
                   for i, j in space.edges]
     self.pool = layers.AveragePooling2D(3, strides=1, padding='same')
 
-  def call(self, x, betas, indices=None, training=False, aux_beta=None):
+  def call(self, x, betas, indices=None, training=False, aux_beta=None, drop_path=None):
     if indices is not None:
       raise ValueError('the fused NB201 cell computes every op; a method that runs only the '
                        'sampled op (GDAS) needs config.model.fused=False')
@@ -116,13 +123,17 @@ class FusedNB201SearchCell(layers.Layer):
       relu_h = K.relu(h) if any(self.convs[k] for k, _ in targets) else None
       pooled = self.pool(h) if pool is not None else None
       for k, i in targets:
+        # Drop path acts on an edge's sum, so its terms are summed first.
+        edge = incoming[i] if drop_path is None else []
         if skip is not None:
-          incoming[i].append(K.cast(betas[k, skip], h.dtype) * h)
+          edge.append(K.cast(betas[k, skip], h.dtype) * h)
         if pool is not None:
-          incoming[i].append(K.cast(betas[k, pool], h.dtype) * pooled)
+          edge.append(K.cast(betas[k, pool], h.dtype) * pooled)
         for col, conv, bn in self.convs[k]:
-          incoming[i].append(bn(conv(relu_h), training=training,
-                                scale=tf.fill([c], betas[k, col])))
+          edge.append(bn(conv(relu_h), training=training, scale=tf.fill([c], betas[k, col])))
+        if drop_path is not None and edge:
+          incoming[i].append(mixed_op.drop_edge(tf.add_n(edge),
+                                                mixed_op.fold_drop_path(drop_path, k)))
         aux = aux_term(h, aux_beta)
         if aux is not None:
           incoming[i].append(aux)
@@ -157,11 +168,13 @@ class NB201Supernet(keras.Model):
     self.last_bn = batch_norm_lib.batch_norm(True)
     self.classifier = layers.Dense(num_classes, dtype='float32', name='classifier')
 
-  def call(self, images, weights, indices=None, training=False):
+  def call(self, images, weights, indices=None, training=False, drop_path=None):
     """images: float[B, H, W, 3] normalised; weights: {'alphas': float32[6, num_ops]}.
 
     indices: None, or {'alphas': int32[6]} to run only that op per edge (GDAS).
     With aux_skip, weights may hold AUX_SKIP_KEY: DARTS-' scalar beta.
+    drop_path: None, or (rate, seed) of R-DARTS' drop path on every mixed edge
+      (ignored unless training).
     """
     betas = weights['alphas']
     index = None if indices is None else indices['alphas']
@@ -170,10 +183,15 @@ class NB201Supernet(keras.Model):
       aux_beta = tf.convert_to_tensor(weights[AUX_SKIP_KEY])
       if aux_beta.shape.rank != 0:
         raise ValueError(f"weights['{AUX_SKIP_KEY}'] must be a scalar, got {aux_beta.shape}")
+    if not training:
+      drop_path = None
     x = self.stem_bn(self.stem_conv(images), training=training)
+    cell = 0
     for block in self.blocks:
       if isinstance(block, (NB201SearchCell, FusedNB201SearchCell)):
-        x = block(x, betas, index, training=training, aux_beta=aux_beta)
+        x = block(x, betas, index, training=training, aux_beta=aux_beta,
+                  drop_path=mixed_op.fold_drop_path(drop_path, cell))
+        cell += 1
       else:
         x = block(x, training=training)
     x = K.relu(self.last_bn(x, training=training))

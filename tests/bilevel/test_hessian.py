@@ -63,8 +63,9 @@ class _SmoothModel:
     self.trainable_variables = [tf.Variable(1.0)]
     self.non_trainable_variables = [tf.Variable(0.0)]
 
-  def stateless_call(self, trainable, non_trainable, images, weights, indices, training):
-    del indices, training
+  def stateless_call(self, trainable, non_trainable, images, weights, indices, training,
+                     drop_path=None):
+    del indices, training, drop_path
     feats = tf.reduce_mean(images, axis=[1, 2])                         # [B, 3]
     logits = 0.0
     for k in self.keys:
@@ -81,7 +82,7 @@ def _fake_searcher(weight_decay, rng):
   config = ml_collections.ConfigDict({'optim': {'arch': {'weight_decay': weight_decay}}})
   return types.SimpleNamespace(
       model=_SmoothModel(shapes, 4, rng), arch=arch, method=method, config=config,
-      temperature_tensor=lambda: tf.constant(0.7),
+      temperature_tensor=lambda: tf.constant(0.7), drop_path=lambda seed: None,
       arch_tensors=lambda: {k: tf.convert_to_tensor(v) for k, v in arch.items()})
 
 

@@ -143,8 +143,8 @@ class SmoothSupernet(keras.Model):
     self.edge_ops = [[dense(width) for _ in range(3)] for _ in range(6)]
     self.head = dense(num_classes)
 
-  def call(self, images, weights, indices=None, training=False):
-    del indices, training
+  def call(self, images, weights, indices=None, training=False, drop_path=None):
+    del indices, training, drop_path
     betas = weights['alphas']
     h = tf.tanh(self.stem(tf.reshape(images, [tf.shape(images)[0], -1])))
     nodes = [h]

@@ -43,8 +43,10 @@ def _rival_configs():
 
 
 RIVALS = _rival_configs()
-# Search procedures (issue 18) on a small space, as `file:argument`.
-PROCEDURE_CONFIGS = {'darts_es:s2,cifar10': None, 'darts_es:s2,cifar10,ada': None}
+# Search procedures (issue 18) and R-DARTS(DP) / (L2) (second-order DARTS with
+# config.search regularisers, no method of their own) on a small space, as `file:argument`.
+PROCEDURE_CONFIGS = {'darts_es:s2,cifar10': None, 'darts_es:s2,cifar10,ada': None,
+                     'rdarts:dp0.6,s2,cifar10': None, 'rdarts:l2=2.43e-2,s2,cifar10': None}
 for _name in PROCEDURE_CONFIGS:
   _file, _, _arg = _name.partition(':')
   RIVALS[_name] = importlib.import_module(f'configs.{_file}').get_config(_arg)
@@ -86,6 +88,11 @@ def arch_values(workdir):
 def test_every_rival_method_has_a_config():
   assert ({c.method for c in RIVALS.values()} - set(OWN_METHODS)
           == set(methods.METHODS) - set(OWN_METHODS))
+  # R-DARTS is darts_2nd + config.search regularisers: both of its configs are here.
+  dp, l2 = RIVALS['rdarts:dp0.6,s2,cifar10'], RIVALS['rdarts:l2=2.43e-2,s2,cifar10']
+  assert dp.method == l2.method == 'darts_2nd'
+  assert (dp.search.drop_path_max, dp.search.cutout) == (0.6, 16)
+  assert (l2.search.drop_path_max, l2.optim.weights.weight_decay) == (0.0, 2.43e-2)
 
 
 @pytest.mark.parametrize('name', [n if n == DEFAULT_CASE else pytest.param(n, marks=pytest.mark.slow)

@@ -17,7 +17,8 @@ from tests.helpers import set_fields
 # these tests (1.5-3 min each on 2 cores), so only GDAS (whose per-step Gumbel
 # seeds make exact resume the most fragile) runs by default; `-m slow` runs all.
 SLOW_CASES = ('darts@s3', 'darts_2nd@nb201', 'pc_darts@s2', 'sdarts_adv@nb201', 'gaea@nb201',
-              'gaea_pc@s2', 'fair_darts@s2', 'darts_minus@s2', 'darts_minus@nb201')
+              'gaea_pc@s2', 'fair_darts@s2', 'darts_minus@s2', 'darts_minus@nb201',
+              'rdarts_dp@s2')
 CASES = {
     'darts@s3': ('darts', 's3', {}),
     'darts_2nd@nb201': ('darts_2nd', 'nb201', {'model.fused': False}),
@@ -52,6 +53,9 @@ CASES = {
         'beta0': 1.0, 'decay': 'linear', 't_start': 0, 't_stop': 2, 't_max': 2}}),
     'darts_minus@nb201': ('darts_minus', 'nb201', {'model.aux_skip': True, 'darts_minus': {
         'beta0': 1.0, 'decay': 'linear', 't_start': 0, 't_stop': 2, 't_max': 2}}),
+    # R-DARTS(DP): second order with drop path 0 then 0.6 and cutout probability 0 then 1
+    # (configs/rdarts.py): the resumed epoch must recompute both and draw the same masks.
+    'rdarts_dp@s2': ('darts_2nd', 's2', {'search.drop_path_max': 0.6, 'search.cutout': 8}),
 }
 
 
