@@ -93,7 +93,7 @@ def _readme_config_specs():
   import re
   root = pathlib.Path(__file__).resolve().parents[1]
   text = (root / 'README.md').read_text()
-  specs = set(re.findall(r'`(?:configs/)?([a-z0-9_]+\.py(?::[a-z0-9_,]+)?)', text))
+  specs = set(re.findall(r'`(?:configs/)?([a-z0-9_]+\.py(?::[a-z0-9_,.=+-]+)?)', text))
   not_configs = {p.name for p in (root / 'examples').glob('*.py')} | {'x.py'}  # x: a placeholder
   return sorted(s for s in specs if s.split(':')[0] not in not_configs)
 
