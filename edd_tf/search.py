@@ -153,7 +153,7 @@ def check_config(config):
   method_cls = methods_lib.get_method_class(config.method)
   method_cls.check_config(config)
   procedures_lib.get_procedure_class(config.procedure.name).check_config(config)
-  method_cls.check_space(space)
+  method_cls.check_space(space, config)
   space.check_model_config(config.model)
   if method_cls.hard_sampling and space.family == 'nb201' and config.model.get('fused', True):
     raise ValueError(f'config.method={config.method!r} runs only the sampled op, which the fused '
@@ -242,11 +242,12 @@ class SearchTask(loop.Task):
 
   def checkpoint_items(self):
     s = self.searcher
-    return dict(**checkpointing.model_checkpoint_items(s.model), **s.arch,
-                temperature=s.temperature, w_opt=s.w_opt, a_opt=s.a_opt)
+    return dict(**checkpointing.model_checkpoint_items(s.models[0]), **s.arch,
+                temperature=s.temperature, w_opt=s.w_opts[0], a_opt=s.a_opt,
+                **s.stage_checkpoint_items(), **s.method.checkpoint_items())
 
   def optional_checkpoint_items(self):
-    items = dict(checkpointing.seed_states(self.searcher.model))  # RobustDARTS 'noise' ops
+    items = dict(checkpointing.seed_states(self.searcher.models[0]))  # RobustDARTS 'noise' ops
     # mixed_float16's loss scales; optional, so a run continued under another
     # config.precision (--allow_config_change) restores (or starts) them.
     if self.searcher.w_loss_scale is not None:
@@ -281,6 +282,8 @@ class SearchTask(loop.Task):
 
   def begin_epoch(self, epoch):
     c = self.config
+    # First: a multi-stage search switches its supernet (and weight optimizer) here.
+    stage_logs = self.searcher.begin_epoch(epoch)
     self.temperature = self.schedule.current_temperature
     self.searcher.temperature.assign(self.temperature)
     self.lr = optim.learning_rate(epoch, lr=c.optim.weights.lr, epochs=self.epochs,
@@ -288,9 +291,10 @@ class SearchTask(loop.Task):
     self.searcher.w_opt.learning_rate.assign(self.lr)
     factor = self.procedure.weight_decay_factor()
     self.searcher.weight_decay.assign(c.optim.weights.weight_decay * factor)
-    self.update_arch = epoch >= c.search.arch_warmup_epochs
-    return {'lr': self.lr, 'temperature': self.temperature,
-            **self.searcher.method.begin_epoch(epoch, self.epochs)}
+    method = self.searcher.method
+    self.update_arch = method.epoch_in_stage(epoch) >= c.search.arch_warmup_epochs
+    return {'lr': self.lr, 'temperature': self.temperature, **stage_logs,
+            **method.begin_epoch(epoch, self.epochs)}
 
   def _val_dataset(self, epoch, start_step=0):
     c = self.config
@@ -309,7 +313,7 @@ class SearchTask(loop.Task):
   step_metrics = ('loss', 'acc', 'val_loss', 'val_acc', 'arch_grad_norm')
 
   def step_trace_key(self):
-    return self.update_arch
+    return self.update_arch, self.searcher.stage
 
   def step(self, train_batch, val_batch):
     loss, acc, val_loss, val_acc, norm = self.searcher.pair_step(train_batch, val_batch,
