@@ -22,8 +22,9 @@ import re
 
 import numpy as np
 
-# 'model/cell_3/edge_4_1/sep_conv_12/conv2d_7/kernel' -> 'cell_3/edge_4_1/sep_conv_12'.
-_OP_PATH = re.compile(r'(cell_\d+/edge_\d+_\d+/[^/]+)/')
+# 'model/cell_3/edge_4_1/sep_conv_12/conv2d_7/kernel' -> 'model/cell_3/edge_4_1/sep_conv_12':
+# the candidate op (MixedOp edges are named edge_<node>_<input>).
+_OP_PATH = re.compile(r'^(.*?edge_\d+_\d+/[^/]+)/')
 
 
 def channel_map(n_old, n_new, rng):
