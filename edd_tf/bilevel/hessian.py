@@ -96,4 +96,4 @@ class ArchHessian:
     """H as a float64 numpy [n, n] array (n = number of architecture entries)."""
     seed = tf.constant(seed, tf.int32)
     return self._fn(tf.convert_to_tensor(images), tf.convert_to_tensor(labels),
-                    seed, self.searcher.stage).numpy().astype(np.float64)
+                    seed, getattr(self.searcher, 'stage', 0)).numpy().astype(np.float64)
