@@ -43,5 +43,5 @@ def get_config():
   config.optim.arch.update(lr=6e-4, beta1=0.5, beta2=0.999, weight_decay=1e-3, grad_clip=0.0)
   config.drnas = ml_collections.ConfigDict(dict(
       reg='l2', reg_scale=1e-3, progressive=True,
-      stage_epochs=[25, 25], stage_partial_channels=[6, 4], stage_keep_ops=[7, 4]))
+      stage_epochs=(25, 25), stage_partial_channels=(6, 4), stage_keep_ops=(7, 4)))
   return config

@@ -178,7 +178,7 @@ def test_warmup_epochs_count_from_each_stage():
 def test_the_recipe_config_validates():
   config = darts_cifar10_drnas.get_config()
   search.check_config(config)
-  assert config.space == 'darts_no_none' and config.drnas.stage_keep_ops == [7, 4]
+  assert config.space == 'darts_no_none' and tuple(config.drnas.stage_keep_ops) == (7, 4)
 
 
 def test_progressive_on_nb201_is_refused_before_any_write(tmp_path):
