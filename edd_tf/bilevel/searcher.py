@@ -144,6 +144,9 @@ class Searcher:
       self._carry_into(stage)
     if target != self.stage:
       self.stage = target
+      active = self.method.active_ops()
+      if active is not None:   # before tracing: the supernet skips the other ops
+        self.model.set_active_ops(active)
       self._build_functions()
     return {'stage': float(target)} if len(self.models) > 1 else {}
 

@@ -132,6 +132,10 @@ class Method:
     """`epoch` counted from the start of its stage (config.search.arch_warmup_epochs counts these)."""
     return epoch
 
+  def active_ops(self):
+    """{space key: bool[edges, ops]} of the ops the supernet must run, or None (all)."""
+    return None
+
   def enter_stage(self, stage, ctx):
     """The method's part of the change into `stage` (once; ctx is the searcher)."""
     del stage, ctx

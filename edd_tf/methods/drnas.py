@@ -180,6 +180,12 @@ class DrNAS(base.Method):
       return epoch
     return epoch - int(self._stage_starts()[self.stage_of_epoch(epoch)])
 
+  def active_ops(self):
+    """The kept ops (mask 1): the pruned ones have mixing weight 0 and are not run."""
+    if not self.progressive:
+      return None
+    return {k: v.numpy() > 0 for k, v in self.masks.items()}
+
   def enter_stage(self, stage, ctx):
     """Keeps the top stage_keep_ops[stage] ops per edge by raw alpha; pruned alphas -> 0."""
     keep = int(self.config.drnas.stage_keep_ops[stage])

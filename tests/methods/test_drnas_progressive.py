@@ -79,6 +79,30 @@ def test_mixed_edge_with_pruned_ops_masked_equals_the_edge_of_the_kept_ops():
                              rtol=1e-5, atol=1e-6)
 
 
+def test_edge_skipping_the_pruned_ops_gives_the_same_output():
+  names = ('skip_connect', 'sep_conv_3x3', 'max_pool_3x3', 'dil_conv_3x3')
+  edge = mixed_op.MixedOp(names, 8, 1, pool_bn=True, partial_channels=2)
+  x = tf.random.stateless_normal([2, 6, 6, 8], seed=[4, 4])
+  w = tf.constant([0.0, 0.3, 0.0, 0.7])
+  everything = edge(x, w, training=True)
+  edge.active_columns = {1, 3}
+  assert [n for _, n, _ in edge.live_candidates()] == ['sep_conv_3x3', 'dil_conv_3x3']
+  np.testing.assert_allclose(edge(x, w, training=True), everything, rtol=1e-5, atol=1e-6)
+
+
+def test_supernet_sets_the_active_ops_of_every_edge():
+  space = spaces.get_space('s3')      # none, skip_connect, sep_conv_3x3 on every edge
+  model = space.build_supernet(10, ml_collections.ConfigDict(dict(
+      channels=8, layers=3, partial_channels=2)))
+  active = {'alphas_normal': np.array([[True, False, True]] * 14),
+            'alphas_reduce': np.array([[True, True, False]] * 14)}
+  model.set_active_ops(active)
+  assert [{e.active_columns == ({0, 1} if c.reduction else {0, 2}) for e in c.mixed}
+          for c in model.cells] == [{True}] * 3
+  model.set_active_ops(None)
+  assert model.cells[0].mixed[0].active_columns is None
+
+
 # ---- widening ---------------------------------------------------------------------
 
 
@@ -144,6 +168,9 @@ def test_stage_change_prunes_widens_and_extends_the_momenta():
   s.arch['alphas_normal'].assign(alpha)
   assert s.begin_epoch(1) == {'stage': 0.0} and s.stage == 0
   assert s.begin_epoch(2) == {'stage': 1.0} and s.stage == 1 and s.model is s.models[1]
+  # The supernet of stage 2 runs only the kept op of every edge.
+  assert s.model.cells[0].mixed[0].active_columns == {0}
+  assert s.models[0].cells[0].mixed[0].active_columns is None
   assert int(s.stage_reached.numpy()) == 1 and int(s.w_opt.iterations.numpy()) == 7
   # Pruning to 1 op: the larger raw alpha kept, the other alpha 0 and masked.
   mask = s.method.masks['alphas_normal'].numpy()
