@@ -115,10 +115,18 @@ class Searcher:
     """The supernet of the active stage."""
     return self.models[self.stage]
 
+  @model.setter
+  def model(self, model):   # tests swap in a stand-in network
+    self.models[self.stage] = model
+
   @property
   def w_opt(self):
     """The weight optimizer of the active stage."""
     return self.w_opts[self.stage]
+
+  @w_opt.setter
+  def w_opt(self, optimizer):
+    self.w_opts[self.stage] = optimizer
 
   def stage_checkpoint_items(self):
     """{name: trackable} of the stages after the first (none for a one-stage search)."""
