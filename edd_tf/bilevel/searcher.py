@@ -47,6 +47,17 @@ class Searcher:
   per-replica forward/backward of each step is XLA-compiled and the gradient
   pipeline (all-reduce, clip, apply) runs outside it (tf-notes sect. 1: XLA
   around strategy.run fails).
+
+  Stages: a method may search in stages whose supernets differ in partial
+  channels (`method.stage_model_configs`; DrNAS' progressive recipe). All of
+  them are built up front, each with its own SGD optimizer, so the
+  checkpoint's items never change; `begin_epoch` activates the stage of the
+  epoch (`method.stage_of_epoch`), the first time widening the previous
+  stage's weights and momenta into it (nets/widening.py), carrying the step
+  count and calling `method.enter_stage`; `stage_reached` (checkpointed)
+  records that, so a resumed run neither repeats nor skips the carry. The
+  traced steps are rebuilt on a stage change; `method.active_ops` tells the
+  new supernet which ops to skip.
   """
 
   def __init__(self, config, num_classes, image_size, strategy=None):

@@ -205,6 +205,17 @@ class DrNAS(base.Method):
                                 tf.convert_to_tensor(self.masks[k]) if self.progressive else None)
             for i, k in enumerate(keys)}, None
 
+  def entropies(self, arch, temperature):
+    """E(H) of the masked softmax(A) and softmax(A / t) (progressive: over the kept ops)."""
+    if not self.progressive:
+      return super().entropies(arch, temperature)
+    keys = list(self.space.arch_shapes())
+    masks = {k: self.masks[k].numpy() for k in keys}
+    plain = np.mean([base.entropy(masked_softmax(arch[k], masks[k])) for k in keys])
+    tempered = np.mean([base.entropy(masked_softmax(np.asarray(arch[k], np.float64) / temperature,
+                                                    masks[k])) for k in keys])
+    return float(plain), float(tempered)
+
   def readout_weights(self, arch):
     """softmax(alpha) per edge, masked and renormalised over the kept ops (progressive)."""
     if not self.progressive:

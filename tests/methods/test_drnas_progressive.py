@@ -62,6 +62,17 @@ def test_readout_is_the_masked_renormalised_softmax():
   np.testing.assert_allclose(drnas.masked_softmax(alpha, mask), [[0.25, 0.0, 0.75]])
 
 
+def test_entropy_is_over_the_kept_ops():
+  config = progressive_config()
+  method = drnas.DrNAS(config, spaces.get_space('s2'))
+  method.build_state()
+  arch = {k: np.zeros(v.shape, np.float32) for k, v in method.masks.items()}
+  np.testing.assert_allclose(method.entropies(arch, 1.0), [np.log(2.0)] * 2, rtol=1e-6)
+  for v in method.masks.values():
+    v.assign(np.array([[1.0, 0.0]] * 14, np.float32))
+  np.testing.assert_allclose(method.entropies(arch, 1.0), [0.0, 0.0], atol=1e-12)
+
+
 def test_mixed_edge_with_pruned_ops_masked_equals_the_edge_of_the_kept_ops():
   names = ('skip_connect', 'sep_conv_3x3', 'max_pool_3x3', 'avg_pool_3x3')
   kept = (1, 3)
