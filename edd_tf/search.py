@@ -57,19 +57,15 @@ def default_config():
   c.seed = 0
   # 'default' (one device) or 'mirrored' (every local GPU, else the CPU).
   c.distribute = 'default'
-  # Numerics (WORKSPACE "Precision, XLA and synchronized BatchNorm").
-  # precision: 'float32', 'mixed_bfloat16' or 'mixed_float16' (layers compute
-  # in 16 bits on float32 variables; alphas, (sn-)softmax, temperature, logits
-  # and losses stay float32; float16 adds dynamic loss scaling; both are
-  # emulated, so slower, on this AVX2-only CPU). jit_compile: XLA-compile the
-  # per-replica forward/backward of both steps (same maths, resumable).
-  # sync_batch_norm: BatchNorm statistics over the global batch across
-  # replicas (PyTorch SyncBatchNorm; no effect with one replica).
+  # Numerics (WORKSPACE "Precision, XLA and synchronized BatchNorm"): precision
+  # 'float32' | 'mixed_bfloat16' | 'mixed_float16' (16-bit layers on float32 variables;
+  # alphas, softmax, logits, losses float32; fp16 adds loss scaling); jit_compile (XLA);
+  # sync_batch_norm: BatchNorm statistics over the global batch across replicas.
   c.precision = 'float32'
   c.jit_compile = False
   c.sync_batch_norm = False
   c.space = 'nb201'        # spaces.SPACES: nb201, nb201_no_none, darts, s1, s2, s3, s4.
-  c.method = 'darts'       # methods.METHODS: darts, darts_2nd, pc_darts, gdas.
+  c.method = 'darts'       # methods.METHODS (darts, darts_2nd, pc_darts, gdas, rivals).
   c.data = data_lib.default_data_config()
   c.model = ml_collections.ConfigDict(dict(
       channels=16,
@@ -157,7 +153,7 @@ def check_config(config):
   method_cls = methods_lib.get_method_class(config.method)
   method_cls.check_config(config)
   procedures_lib.get_procedure_class(config.procedure.name).check_config(config)
-  method_cls.check_space(space)
+  method_cls.check_space(space, config)
   space.check_model_config(config.model)
   if method_cls.hard_sampling and space.family == 'nb201' and config.model.get('fused', True):
     raise ValueError(f'config.method={config.method!r} runs only the sampled op, which the fused '
@@ -241,11 +237,12 @@ class SearchTask(loop.Task):
 
   def checkpoint_items(self):
     s = self.searcher
-    return dict(**checkpointing.model_checkpoint_items(s.model), **s.arch,
-                temperature=s.temperature, w_opt=s.w_opt, a_opt=s.a_opt)
+    return dict(**checkpointing.model_checkpoint_items(s.models[0]), **s.arch,
+                temperature=s.temperature, w_opt=s.w_opts[0], a_opt=s.a_opt,
+                **s.stage_checkpoint_items(), **s.method.checkpoint_items())
 
   def optional_checkpoint_items(self):
-    items = dict(checkpointing.seed_states(self.searcher.model))  # RobustDARTS 'noise' ops
+    items = dict(checkpointing.seed_states(self.searcher.models[0]))  # RobustDARTS 'noise' ops
     # mixed_float16's loss scales; optional, so a run continued under another
     # config.precision (--allow_config_change) restores (or starts) them.
     if self.searcher.w_loss_scale is not None:
@@ -280,6 +277,8 @@ class SearchTask(loop.Task):
 
   def begin_epoch(self, epoch):
     c = self.config
+    # First: a multi-stage search switches its supernet (and weight optimizer) here.
+    stage_logs = self.searcher.begin_epoch(epoch)
     self.temperature = self.schedule.current_temperature
     self.searcher.temperature.assign(self.temperature)
     self.lr = optim.learning_rate(epoch, lr=c.optim.weights.lr, epochs=self.epochs,
@@ -287,11 +286,12 @@ class SearchTask(loop.Task):
     self.searcher.w_opt.learning_rate.assign(self.lr)
     factor = self.procedure.weight_decay_factor()
     self.searcher.weight_decay.assign(c.optim.weights.weight_decay * factor)
-    self.update_arch = epoch >= c.search.arch_warmup_epochs
+    method = self.searcher.method
+    self.update_arch = method.epoch_in_stage(epoch) >= c.search.arch_warmup_epochs
     regularisers = regularisation.epoch_values(c.search, epoch, self.epochs)
     self.searcher.drop_path_rate.assign(regularisers.get('drop_path_rate', 0.0))
-    return {'lr': self.lr, 'temperature': self.temperature, **regularisers,
-            **self.searcher.method.begin_epoch(epoch, self.epochs)}
+    return {'lr': self.lr, 'temperature': self.temperature, **stage_logs, **regularisers,
+            **method.begin_epoch(epoch, self.epochs)}
 
   def _search_dataset(self, arrays, seed, epoch, start_step):
     s = self.config.search  # one search stream; cutout as R-DARTS(DP) asks
@@ -312,7 +312,7 @@ class SearchTask(loop.Task):
   step_metrics = ('loss', 'acc', 'val_loss', 'val_acc', 'arch_grad_norm')
 
   def step_trace_key(self):
-    return self.update_arch
+    return self.update_arch, self.searcher.stage
 
   def step(self, train_batch, val_batch):
     loss, acc, val_loss, val_acc, norm = self.searcher.pair_step(train_batch, val_batch,

@@ -77,7 +77,8 @@ class ArchHessian:
     self.shapes = {k: tuple(searcher.arch[k].shape) for k in self.keys}
     self._fn = tf.function(self._hessian, autograph=False, reduce_retracing=True)
 
-  def _hessian(self, images, labels, seed):
+  def _hessian(self, images, labels, seed, stage):
+    del stage  # one trace per stage of a multi-stage search (its supernet)
     s = self.searcher
     model = s.model
     trainable = [tf.convert_to_tensor(v) for v in model.trainable_variables]
@@ -99,4 +100,4 @@ class ArchHessian:
     """H as a float64 numpy [n, n] array (n = number of architecture entries)."""
     seed = tf.constant(seed, tf.int32)
     return self._fn(tf.convert_to_tensor(images), tf.convert_to_tensor(labels),
-                    seed).numpy().astype(np.float64)
+                    seed, getattr(self.searcher, 'stage', 0)).numpy().astype(np.float64)

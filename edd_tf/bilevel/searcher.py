@@ -23,6 +23,7 @@ from edd_tf import spaces
 from edd_tf.core import optim
 from edd_tf.core import precision as precision_lib
 from edd_tf.nets import batch_norm as batch_norm_lib
+from edd_tf.nets import widening
 
 # Folded into a step's seed for its drop-path masks (Searcher.drop_path).
 DROP_PATH_STREAM = 7_100_003
@@ -49,6 +50,17 @@ class Searcher:
   per-replica forward/backward of each step is XLA-compiled and the gradient
   pipeline (all-reduce, clip, apply) runs outside it (tf-notes sect. 1: XLA
   around strategy.run fails).
+
+  Stages: a method may search in stages whose supernets differ in partial
+  channels (`method.stage_model_configs`; DrNAS' progressive recipe). All of
+  them are built up front, each with its own SGD optimizer, so the
+  checkpoint's items never change; `begin_epoch` activates the stage of the
+  epoch (`method.stage_of_epoch`), the first time widening the previous
+  stage's weights and momenta into it (nets/widening.py), carrying the step
+  count and calling `method.enter_stage`; `stage_reached` (checkpointed)
+  records that, so a resumed run neither repeats nor skips the carry. The
+  traced steps are rebuilt on a stage change; `method.active_ops` tells the
+  new supernet which ops to skip.
   """
 
   def __init__(self, config, num_classes, image_size, strategy=None):
@@ -63,12 +75,17 @@ class Searcher:
         (['config.sync_batch_norm=True'] if sync else []) +
         ([f'config.method={config.method!r}'] if self.method.all_reduces_in_gradients else []))
     rng = np.random.default_rng(config.seed)
+    # One supernet per stage of the search (one for every method but DrNAS'
+    # progressive recipe, whose stages differ in partial channels); the active
+    # one is `model`, with its own SGD optimizer `w_opt`.
+    stage_configs = self.method.stage_model_configs(config.model)
     with self.strategy.scope():
       with precision_lib.policy_scope(self.precision):
-        self.model = self.space.build_supernet(num_classes, config.model)
-      batch_norm_lib.synchronize_batch_norm(self.model, sync)
-      self.model(tf.zeros([1, image_size, image_size, 3]),
-                 {k: tf.constant(v) for k, v in self.space.dummy_weights().items()})
+        self.models = [self.space.build_supernet(num_classes, c) for c in stage_configs]
+      dummy = {k: tf.constant(v) for k, v in self.space.dummy_weights().items()}
+      for model in self.models:
+        batch_norm_lib.synchronize_batch_norm(model, sync)
+        model(tf.zeros([1, image_size, image_size, 3]), dummy)
       # Architecture variables stay float32 under any dtype policy (tf-notes sect. 10).
       self.arch = {name: keras.Variable(value, name=name, autocast=False)
                    for name, value in self.method.init_arch(rng).items()}
@@ -83,11 +100,20 @@ class Searcher:
       self.drop_path_max = float(config.search.get('drop_path_max', 0.0))
       self.drop_path_rate = tf.Variable(0.0, trainable=False, name='drop_path_rate')
       w, a = config.optim.weights, config.optim.arch
-      self.w_opt = optim.sgd(w.lr, w.momentum, w.nesterov, self.weight_variables)
+      self.w_opts = [optim.sgd(w.lr, w.momentum, w.nesterov, model.trainable_variables)
+                     for model in self.models]
       self.a_opt = optim.adam(a.lr, a.beta1, a.beta2, self.arch_variables)
       scaled = precision_lib.uses_loss_scaling(self.precision)
       self.w_loss_scale = optim.LossScale(name='w_loss_scale') if scaled else None
       self.a_loss_scale = optim.LossScale(name='a_loss_scale') if scaled else None
+      # The last stage whose weights were carried over (checkpointed with a
+      # multi-stage search, so a resumed run neither repeats nor skips it).
+      self.stage_reached = tf.Variable(0, dtype=tf.int64, trainable=False, name='stage')
+    self.stage = 0
+    self._build_functions()
+
+  def _build_functions(self):
+    """The traced steps of the active stage (they capture its supernet and optimizer)."""
     # The per-replica forward/backward passes, XLA-compiled under config.jit_compile.
     self._weight_gradients_fn = self._maybe_jit(self._weight_gradients)
     self._arch_gradients_fn = self._maybe_jit(
@@ -99,6 +125,73 @@ class Searcher:
     self.pair_step = tf.function(self._pair_step, autograph=False)
     # reduce_retracing: the last, smaller eval batch must not trace again.
     self.eval_step = tf.function(self._eval_step, reduce_retracing=True)
+
+  # ---- stages -------------------------------------------------------------
+
+  @property
+  def model(self):
+    """The supernet of the active stage."""
+    return self.models[self.stage]
+
+  @model.setter
+  def model(self, model):   # tests swap in a stand-in network
+    self.models[self.stage] = model
+
+  @property
+  def w_opt(self):
+    """The weight optimizer of the active stage."""
+    return self.w_opts[self.stage]
+
+  @w_opt.setter
+  def w_opt(self, optimizer):
+    self.w_opts[self.stage] = optimizer
+
+  def stage_checkpoint_items(self):
+    """{name: trackable} of the stages after the first (none for a one-stage search)."""
+    items = {}
+    for i, (model, opt) in enumerate(zip(self.models[1:], self.w_opts[1:]), 1):
+      items.update({f'model_{i}': model, f'model_weights_{i}': list(model.weights),
+                    f'w_opt_{i}': opt})
+    if len(self.models) > 1:
+      items['stage'] = self.stage_reached
+    return items
+
+  def begin_epoch(self, epoch):
+    """Activates the stage of `epoch`, carrying the weights into it on first entry.
+
+    Returns {name: float} to log (the stage, for a multi-stage search).
+    """
+    target = self.method.stage_of_epoch(epoch)
+    reached = int(self.stage_reached.numpy())
+    if target < reached:
+      raise ValueError(f'epoch {epoch + 1} belongs to search stage {target + 1}, but the '
+                       f'weights were already carried into stage {reached + 1}')
+    for stage in range(reached + 1, target + 1):
+      self._carry_into(stage)
+    if target != self.stage:
+      self.stage = target
+      active = self.method.active_ops()
+      if active is not None:   # before tracing: the supernet skips the other ops
+        self.model.set_active_ops(active)
+      self._build_functions()
+    return {'stage': float(target)} if len(self.models) > 1 else {}
+
+  def _carry_into(self, stage):
+    """Stage `stage - 1` -> `stage`: widened weights and momenta, the step count, the method's part."""
+    old, new = self.models[stage - 1], self.models[stage]
+    plan = widening.widening_plan(old.weights, new.weights, seed=(self.config.seed, stage))
+    widening.assign_widened(old.weights, new.weights, plan)
+    axes = {v.path: maps for v, maps in zip(old.weights, plan)}
+    old_opt, new_opt = self.w_opts[stage - 1], self.w_opts[stage]
+    # Keras SGD keeps one momentum per variable, in the order it was built on.
+    for variable, m_old, m_new in zip(old.trainable_variables, getattr(old_opt, 'momentums', []),
+                                      getattr(new_opt, 'momentums', [])):
+      value = m_old.numpy()
+      m_new.assign(widening.widen(value, axes[variable.path]).astype(value.dtype))
+    # The step count seeds the stateless draws and continues across stages.
+    new_opt.iterations.assign(old_opt.iterations)
+    self.method.enter_stage(stage, self)
+    self.stage_reached.assign(stage)
 
   # ---- variables --------------------------------------------------------
 

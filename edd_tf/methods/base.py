@@ -89,9 +89,9 @@ class Method:
     check_softmax_config(config.softmax)
 
   @classmethod
-  def check_space(cls, space):
-    """Raises ValueError when the method cannot search `space` (config.space)."""
-    del space
+  def check_space(cls, space, config):
+    """Raises ValueError when the method (under `config`) cannot search `space` (config.space)."""
+    del space, config
 
   # ---- state of the method's own ------------------------------------------
 
@@ -107,6 +107,39 @@ class Method:
     """Sets per-epoch values (0-based epoch of `epochs`); returns {name: float} to log."""
     del epoch, epochs
     return {}
+
+  def checkpoint_items(self):
+    """{name: tf.Variable} of `build_state` that a resumed run must restore (none here)."""
+    return {}
+
+  # ---- stages (a search whose supernet changes at epoch boundaries) --------
+
+  def stage_model_configs(self, model_config):
+    """The config.model of every stage's supernet, in order: one stage here.
+
+    A multi-stage method (DrNAS' progressive recipe) returns one per stage; the
+    searcher builds them all, trains the one of `stage_of_epoch(epoch)` and,
+    on entering stage s, widens stage s - 1's weights and momenta into it
+    (nets/widening.py) and calls `enter_stage`.
+    """
+    return [model_config]
+
+  def stage_of_epoch(self, epoch):
+    """The 0-based stage of the 0-based epoch `epoch`."""
+    del epoch
+    return 0
+
+  def epoch_in_stage(self, epoch):
+    """`epoch` counted from the start of its stage (config.search.arch_warmup_epochs counts these)."""
+    return epoch
+
+  def active_ops(self):
+    """{space key: bool[edges, ops]} of the ops the supernet must run, or None (all)."""
+    return None
+
+  def enter_stage(self, stage, ctx):
+    """The method's part of the change into `stage` (once; ctx is the searcher)."""
+    del stage, ctx
 
   # ---- variables ----------------------------------------------------------
 

@@ -20,10 +20,23 @@ alpha loss (closed form, `kl_to_uniform`) and needs the Adam decay at 0.
 Read-out: argmax of softmax(alpha) per edge (not the Dirichlet mean; the
 base method's rule). Not combinable with a temperature: the mixing is a
 Dirichlet sample, so `check_config` asks for the constant schedule at t = 1.
-The DARTS-space progressive recipe (K = 6 -> 4, top-4 ops, widening) is not
-built yet; `configs/nb201_cifar10_drnas.py` is the NB201 recipe.
+`configs/nb201_cifar10_drnas.py` is the NB201 recipe.
+
+Progressive learning (`config.drnas.progressive=True`, DARTS family only;
+DrNAS DARTS-space/train_search.py:118-159, baselines.md part 1 sect. 1,
+`configs/darts_cifar10_drnas.py`): the search runs in stages of
+`stage_epochs` epochs, stage s with partial channels `stage_partial_channels[s]`
+and `stage_keep_ops[s]` ops per edge. Entering stage s > 0 keeps the top
+`stage_keep_ops[s]` ops of every edge by raw alpha (`prune`), sets the pruned
+alphas to 0 and masks them: the Dirichlet sample is renormalised over the kept
+ops (= Dir(beta_kept)), the read-out is softmax(alpha) masked and renormalised.
+The searcher widens the supernet into the next stage's (nets/widening.py).
+`config.search.arch_warmup_epochs` counts from each stage's start. The masks
+are tf.Variables in the checkpoint; the stage follows from the epoch.
 """
 
+import ml_collections
+import numpy as np
 import tensorflow as tf
 
 from edd_tf.methods import base
@@ -37,11 +50,37 @@ def concentration(alpha):
   return tf.nn.elu(alpha) + 1.0
 
 
-def dirichlet_sample(beta, seed):
-  """theta ~ Dir(beta) per row of beta (float32[edges, ops]), pathwise, from a stateless seed."""
+def dirichlet_sample(beta, seed, mask=None):
+  """theta ~ Dir(beta) per row of beta (float32[edges, ops]), pathwise, from a stateless seed.
+
+  With `mask` (float32[edges, ops] of 0/1), theta is 0 on the masked-out ops
+  and renormalised over the kept ones: by the aggregation property a sample of
+  Dir(beta_kept) (DrNAS utils.py:176-183).
+  """
   g = tf.random.stateless_gamma(tf.shape(beta), seed=seed, alpha=beta)
   g = tf.maximum(g, _GAMMA_FLOOR)
+  if mask is not None:
+    g = g * mask
   return g / tf.reduce_sum(g, axis=-1, keepdims=True)
+
+
+def prune(alpha, keep, mask):
+  """float32[edges, ops] 0/1: per edge the `keep` kept ops (mask 1) with the largest raw alpha.
+
+  Ties go to the lower column (a stable sort), DrNAS utils.py:197-207.
+  """
+  alpha, mask = np.asarray(alpha, np.float64), np.asarray(mask)
+  out = np.zeros(alpha.shape, np.float32)
+  for row in range(alpha.shape[0]):
+    kept = [c for c in np.argsort(-alpha[row], kind='stable') if mask[row, c]]
+    out[row, kept[:keep]] = 1.0
+  return out
+
+
+def masked_softmax(alpha, mask):
+  """softmax(alpha) per row, 0 where mask is 0, renormalised (the progressive read-out)."""
+  p = base.np_softmax(alpha) * np.asarray(mask, np.float64)
+  return p / p.sum(axis=-1, keepdims=True)
 
 
 def kl_to_uniform(beta):
@@ -81,13 +120,107 @@ class DrNAS(base.Method):
     if d.reg == 'kl' and config.optim.arch.weight_decay:
       raise ValueError('config.drnas.reg=kl replaces the L2 on alpha: set '
                        f'config.optim.arch.weight_decay=0 (got {config.optim.arch.weight_decay})')
+    if d.get('progressive', False) not in (True, False):
+      raise ValueError(f'config.drnas.progressive must be True or False, got {d.progressive!r}')
+    if d.get('progressive', False):
+      _check_stages(config)
+
+  @classmethod
+  def check_space(cls, space, config):
+    d = config.get('drnas')
+    if d is None or not d.get('progressive', False):
+      return
+    if space.family != 'darts':
+      raise ValueError(f'config.drnas.progressive=True (partial channels K = '
+                       f'{list(d.stage_partial_channels)}) needs a DARTS-family space (allowed '
+                       f'config.space: darts_no_none, darts, s1-s4), got config.space='
+                       f'{space.name!r}; on NB201 set config.drnas.progressive=False')
+    ops = {n for _, n in space.arch_shapes().values()}
+    if ops != {d.stage_keep_ops[0]}:
+      raise ValueError(f'config.drnas.stage_keep_ops[0] must be the ops per edge of space '
+                       f'{space.name!r} (allowed: {sorted(ops)}), got {d.stage_keep_ops[0]}')
+
+  @property
+  def progressive(self):
+    return bool(self.config.drnas.get('progressive', False))
+
+  # ---- stages (progressive learning) ---------------------------------------
+
+  def build_state(self):
+    if self.progressive:
+      self.masks = {k: tf.Variable(np.ones(shape, np.float32), trainable=False,
+                                   name=f'drnas_mask_{k}')
+                    for k, shape in self.space.arch_shapes().items()}
+
+  def checkpoint_items(self):
+    if not self.progressive:
+      return {}
+    return {f'drnas_mask_{k}': v for k, v in self.masks.items()}
+
+  def stage_model_configs(self, model_config):
+    if not self.progressive:
+      return [model_config]
+    configs = []
+    for k in self.config.drnas.stage_partial_channels:
+      c = ml_collections.ConfigDict(model_config.to_dict())
+      c.partial_channels = int(k)
+      configs.append(c)
+    return configs
+
+  def _stage_starts(self):
+    return np.cumsum([0] + list(self.config.drnas.stage_epochs))[:-1]
+
+  def stage_of_epoch(self, epoch):
+    if not self.progressive:
+      return 0
+    return int(np.searchsorted(self._stage_starts(), epoch, side='right')) - 1
+
+  def epoch_in_stage(self, epoch):
+    if not self.progressive:
+      return epoch
+    return epoch - int(self._stage_starts()[self.stage_of_epoch(epoch)])
+
+  def active_ops(self):
+    """The kept ops (mask 1): the pruned ones have mixing weight 0 and are not run."""
+    if not self.progressive:
+      return None
+    return {k: v.numpy() > 0 for k, v in self.masks.items()}
+
+  def enter_stage(self, stage, ctx):
+    """Keeps the top stage_keep_ops[stage] ops per edge by raw alpha; pruned alphas -> 0."""
+    keep = int(self.config.drnas.stage_keep_ops[stage])
+    for key, mask in self.masks.items():
+      alpha = ctx.arch[key]
+      new_mask = prune(alpha.numpy(), keep, mask.numpy())
+      mask.assign(new_mask)
+      alpha.assign(alpha.numpy() * new_mask)
+
+  # ---- mixing and read-out ---------------------------------------------------
 
   def mixing(self, arch, temperature, seed):
     del temperature
     keys = list(self.space.arch_shapes())
     return {k: dirichlet_sample(concentration(arch[k]),
-                                tf.random.experimental.stateless_fold_in(seed, i))
+                                tf.random.experimental.stateless_fold_in(seed, i),
+                                tf.convert_to_tensor(self.masks[k]) if self.progressive else None)
             for i, k in enumerate(keys)}, None
+
+  def entropies(self, arch, temperature):
+    """E(H) of the masked softmax(A) and softmax(A / t) (progressive: over the kept ops)."""
+    if not self.progressive:
+      return super().entropies(arch, temperature)
+    keys = list(self.space.arch_shapes())
+    masks = {k: self.masks[k].numpy() for k in keys}
+    plain = np.mean([base.entropy(masked_softmax(arch[k], masks[k])) for k in keys])
+    tempered = np.mean([base.entropy(masked_softmax(np.asarray(arch[k], np.float64) / temperature,
+                                                    masks[k])) for k in keys])
+    return float(plain), float(tempered)
+
+  def readout_weights(self, arch):
+    """softmax(alpha) per edge, masked and renormalised over the kept ops (progressive)."""
+    if not self.progressive:
+      return super().readout_weights(arch)
+    return {k: masked_softmax(arch[k], self.masks[k].numpy()) for k in self.space.arch_shapes()}
 
   def arch_gradients(self, ctx, train_batch, val_batch, seed):
     """grad_alpha of E_theta[L_val] (one pathwise sample) [+ reg_scale * KL]."""
@@ -102,3 +235,38 @@ class DrNAS(base.Method):
         kl = tf.add_n([kl_to_uniform(concentration(arch[k])) for k in self.space.arch_shapes()])
         total = loss + tf.cast(d.reg_scale * kl / replicas, loss.dtype)
     return ctx.gradients(tape, total, ctx.arch_sources()), loss, correct
+
+
+def _check_stages(config):
+  """The progressive fields of config.drnas (ValueError naming the field)."""
+  d = config.drnas
+  fields = ('stage_epochs', 'stage_partial_channels', 'stage_keep_ops')
+  for field in fields:
+    if field not in d:
+      raise ValueError(f'config.drnas.progressive=True needs config.drnas.{field} (one value '
+                       f'per stage); see configs/darts_cifar10_drnas.py')
+  lengths = {len(d[f]) for f in fields}
+  if len(lengths) != 1 or 0 in lengths:
+    raise ValueError('config.drnas.stage_epochs, stage_partial_channels and stage_keep_ops need '
+                     f'one value per stage each, got {[list(d[f]) for f in fields]}')
+  if any(not isinstance(e, int) or e < 1 for e in d.stage_epochs):
+    raise ValueError(f'config.drnas.stage_epochs must be integers >= 1, got {list(d.stage_epochs)}')
+  if sum(d.stage_epochs) != config.search.epochs:
+    raise ValueError(f'config.search.epochs={config.search.epochs} must equal the sum of '
+                     f'config.drnas.stage_epochs {list(d.stage_epochs)} ({sum(d.stage_epochs)}): '
+                     'the learning rate decays over all stages')
+  ks = list(d.stage_partial_channels)
+  if ks[0] != config.model.get('partial_channels', 1):
+    raise ValueError(f'config.model.partial_channels={config.model.get("partial_channels", 1)} '
+                     f'must be config.drnas.stage_partial_channels[0]={ks[0]} (the first stage)')
+  if any(not isinstance(k, int) or k < 1 for k in ks) or ks != sorted(ks, reverse=True):
+    raise ValueError(f'config.drnas.stage_partial_channels must be integers >= 1, non-increasing '
+                     f'(the ops widen from C/K to C/K\'), got {ks}')
+  for k in ks:
+    if config.model.channels % k:
+      raise ValueError(f'config.drnas.stage_partial_channels={ks}: every K must divide '
+                       f'config.model.channels={config.model.channels}, {k} does not')
+  keep = list(d.stage_keep_ops)
+  if any(not isinstance(n, int) or n < 1 for n in keep) or keep != sorted(keep, reverse=True):
+    raise ValueError(f'config.drnas.stage_keep_ops must be integers >= 1, non-increasing, got '
+                     f'{keep}')

@@ -103,7 +103,8 @@ class FairDarts(base.Method):
                        f'{f.op_threshold!r}')
 
   @classmethod
-  def check_space(cls, space):
+  def check_space(cls, space, config):
+    del config
     if not hasattr(space, 'derive_thresholded'):
       raise ValueError(f'config.method=fair_darts reads cells out by thresholding (nodes with 0-2 '
                        f'inputs), which space {space.name!r} cannot: use a DARTS-family space '

@@ -163,6 +163,15 @@ class MixedOp(ops_lib.LazyLayer):
     # nn.MaxPool2d(2, 2) so that they match the strided ops' output.
     self.bypass_pool = partial_channel.bypass_pool(partial_channels, stride)
     self._candidates_built = False
+    # Columns whose op runs (None = all): DrNAS' pruned ops have weight exactly 0
+    # and are skipped (DrNAS model_search.py:45). Read when a step is traced.
+    self.active_columns = None
+
+  def live_candidates(self):
+    """The (column, name, op) candidates that run: all unless `active_columns` is set."""
+    if self.active_columns is None:
+      return self.candidates
+    return [c for c in self.candidates if c[0] in self.active_columns]
 
   def call(self, x, weights, index=None, training=False, drop_path=None):
     """Mixes the candidate ops.
@@ -221,7 +230,7 @@ class MixedOp(ops_lib.LazyLayer):
   def mix_reference(self, x, weights, training):
     """sum_i w_i * op_i(x) with each op's own call; None if all ops are 'none'."""
     terms = [K.cast(weights[col], x.dtype) * op(x, training=training)
-             for col, _, op in self.candidates]
+             for col, _, op in self.live_candidates()]
     return tf.add_n(terms) if terms else None
 
   def mix_shared(self, shared, weights, training):
@@ -233,18 +242,19 @@ class MixedOp(ops_lib.LazyLayer):
       weights: float32[num_ops].
       training: BatchNorm mode.
     """
-    if not self.candidates:
+    candidates = self.live_candidates()
+    if not candidates:
       return None
     # One Unpack (and one BroadcastTo for the BN scales) per edge instead of
     # a slice and a fill per candidate: fewer graph nodes to trace and run.
     columns = tf.unstack(weights)
     scales = None
-    if any(fused_blocks.takes_scale(op) for _, _, op in self.candidates):
+    if any(fused_blocks.takes_scale(op) for _, _, op in candidates):
       scales = tf.unstack(tf.broadcast_to(tf.cast(weights, tf.float32)[:, None],
                                           [len(self.op_names), self.op_channels]))
     terms = [self.fused_term(op, shared, columns[col],
                              scales[col] if fused_blocks.takes_scale(op) else None, training)
-             for col, _, op in self.candidates]
+             for col, _, op in candidates]
     return terms[0] if len(terms) == 1 else tf.add_n(terms)
 
   def fused_term(self, op, shared, w, scale, training):

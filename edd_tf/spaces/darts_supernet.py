@@ -379,6 +379,20 @@ class DartsSupernet(keras.Model):
   def build(self, input_shape=None):
     del input_shape  # sub-layers build on their first call (see ops.LazyLayer)
 
+  def set_active_ops(self, active):
+    """Runs only the ops marked in `active` ({'alphas_normal': bool[edges, ops], ...}; None: all).
+
+    For mixing weights that are exactly 0 elsewhere (DrNAS' pruned ops): the
+    output is unchanged and the skipped ops cost nothing. Takes effect in the
+    steps traced afterwards.
+    """
+    for cell in self.cells:
+      rows = None if active is None else active['alphas_reduce' if cell.reduction else
+                                                 'alphas_normal']
+      for k, edge in enumerate(cell.mixed):
+        edge.active_columns = (None if rows is None else
+                               {c for c, on in enumerate(rows[k]) if on})
+
   def call(self, images, weights, indices=None, training=False, drop_path=None):
     """Logits of the supernet.
 

@@ -60,7 +60,13 @@ def tiny_flags(config):
            '--config.search.eval_examples=16', '--config.search.eval_batch_size=16',
            '--config.search.metrics_every_steps=1', '--config.search.arch_warmup_epochs=0',
            '--config.benchmark.nb201_table=none']
-  if config.model.partial_channels > 1:
+  drnas = config.get('drnas')
+  if drnas is not None and drnas.get('progressive', False):
+    # DrNAS' two stages, one epoch each (4 steps, cut at the first of stage 1), with
+    # K 6 -> 4 on 12 channels: the ops widen from 2 to 3 channels.
+    flags[flags.index('--config.model.channels=8')] = '--config.model.channels=12'
+    flags += ['--config.model.partial_channels=6', '--config.drnas.stage_epochs=(1, 1)']
+  elif config.model.partial_channels > 1:
     flags.append('--config.model.partial_channels=2')
   if 'fair_darts' in config:
     # Two tiny epochs do not move a gate from 0.5 to 0.85: keep every top-2 edge's best op.
