@@ -15,10 +15,11 @@ from tests.helpers import set_fields
 # The DARTS-family cases use the small RobustDARTS spaces (2-3 ops per edge):
 # tracing the 8-op DARTS supernet takes minutes on 2 cores. Tracing dominates
 # these tests (1.5-3 min each on 2 cores), so only GDAS (whose per-step Gumbel
-# seeds make exact resume the most fragile) runs by default; `-m slow` runs all.
+# seeds make exact resume the most fragile) runs by default (SDARTS-RS resumes through the
+# binaries by default in test_rival_configs.py); `-m slow` runs all.
 SLOW_CASES = ('darts@s3', 'darts_2nd@nb201', 'pc_darts@s2', 'sdarts_adv@nb201', 'gaea@nb201',
               'gaea_pc@s2', 'fair_darts@s2', 'darts_minus@s2', 'darts_minus@nb201',
-              'rdarts_dp@s2')
+              'rdarts_dp@s2', 'beta_darts@nb201', 'drnas@nb201', 'sdarts_rs@nb201')
 CASES = {
     'darts@s3': ('darts', 's3', {}),
     'darts_2nd@nb201': ('darts_2nd', 'nb201', {'model.fused': False}),
