@@ -14,6 +14,7 @@
   api.export(trained.workdir, '/tmp/edd/e', tflite='float32')
   api.predict('/tmp/edd/e', uint8_images)               # the SavedModel's probabilities
   api.predict('/tmp/edd/e/model.tflite', uint8_images)  # the TFLite model's
+  api.to_tflite(keras_pixel_model, '/tmp/edd/tuned.tflite', uint8_images)  # a fine-tuned one
 
 A config is a name of the installed `configs` package ('nb201_cifar10_edd',
 'robust_darts:s3,cifar100'), a path ('configs/quickstart.py[:ARG]') or a
@@ -214,6 +215,27 @@ def export(train_workdir, export_dir, tflite=None, keras_model=False, overwrite=
   return export_lib.export(train_workdir, export_dir, overwrite=overwrite,
                            keras_model=keras_model, tflite=tflite,
                            representative_images=representative_images)
+
+
+def to_tflite(model, path, representative_images, mode='float32'):
+  """Writes a Keras model that takes pixels (0-255) as a .tflite file; returns its summary.
+
+  For a network fine-tuned in Keras (final/keras_parts: `from_workdir`,
+  `with_preprocessing`, `fine_tune_model` of those): uint8 images in,
+  probabilities out, built-in ops only, checked in a fresh interpreter
+  process on `representative_images` (uint8[N, S, S, 3]; int8 is calibrated
+  on them) before anything is written. The summary holds the size and the
+  agreement with the Keras model on those images.
+  """
+  images = np.asarray(representative_images)
+  if images.ndim != 4 or images.dtype != np.uint8:
+    raise ValueError(f'representative_images must be uint8[N, S, S, 3], got '
+                     f'{images.dtype}{list(images.shape)}')
+  blob, summary = tflite_lib.prepare(model, None, mode, images)
+  path = pathlib.Path(path)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  path.write_bytes(blob)
+  return dict(summary, file=str(path))
 
 
 def predict(path, images):

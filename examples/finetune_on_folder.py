@@ -166,3 +166,20 @@ finetuned.save(OUT / 'finetuned.keras')
 reloaded = keras.saving.load_model(OUT / 'finetuned.keras')
 np.testing.assert_allclose(reloaded(images).numpy(), finetuned(images).numpy(), atol=1e-5)
 print('saved', OUT / 'finetuned.keras')
+
+# %% [markdown]
+# ## 5. On a device: TFLite
+#
+# `edd_tf.api.to_tflite` freezes the pixels-in model into `finetuned.tflite` (uint8 images in,
+# probabilities out, built-in ops only; `mode='dynamic'` or `'int8'` for smaller files), checks
+# it in a fresh interpreter process on the images given, and `api.predict` runs it.
+
+# %%
+from edd_tf import api   # pylint: disable=g-import-not-at-top,wrong-import-position
+
+pixels = np.clip(np.rint(images.numpy()), 0, 255).astype(np.uint8)
+summary = api.to_tflite(finetuned, OUT / 'finetuned.tflite', pixels)
+print('TFLite:', summary)
+on_device = api.predict(OUT / 'finetuned.tflite', pixels)
+print(f'TFLite and Keras agree on {np.mean(on_device.argmax(1) == probabilities.argmax(1)):.0%} '
+      f'of {len(pixels)} images')

@@ -75,3 +75,28 @@ def test_predict_refuses_what_is_not_an_export(tmp_path):
     api.predict(tmp_path, np.zeros((1, 32, 32, 3), np.uint8))
   with pytest.raises(ValueError, match=r'uint8\[N, S, S, 3\]'):
     api.predict(tmp_path, np.zeros((1, 32, 32, 3), np.float32))
+
+
+def test_to_tflite_of_a_pixels_in_keras_model_matches_it(tmp_path):
+  """A network with the normalisation inside (what fine-tuning yields) becomes a .tflite file."""
+  from edd_tf.data import datasets
+  from edd_tf.final import keras_parts
+  from edd_tf.nets import finalnet
+  from tests.helpers import NB201_CELL
+  net = finalnet.build_final_network('nb201', NB201_CELL, 10, channels=4, cells_per_stage=1)
+  info = datasets.DATASETS['cifar10']
+  model = keras_parts.with_preprocessing(net, info.mean, info.std, image_size=32)
+  images = pipeline.load_sample('cifar10', 'test', 16, 'test_examples').images
+  summary = api.to_tflite(model, tmp_path / 'tuned.tflite', images)
+  assert summary['top1_agreement'] == 1.0 and summary['max_abs_diff'] < 1e-4
+  got = api.predict(tmp_path / 'tuned.tflite', images)
+  want = np.asarray(keras_softmax(model(images.astype(np.float32), training=False)))
+  np.testing.assert_allclose(got, want, atol=1e-4)
+  with pytest.raises(ValueError, match=r'uint8\[N, S, S, 3\]'):
+    api.to_tflite(model, tmp_path / 'x.tflite', images.astype(np.float32))
+  assert not (tmp_path / 'x.tflite').exists()
+
+
+def keras_softmax(logits):
+  import tensorflow as tf
+  return tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1).numpy()

@@ -15,7 +15,8 @@ OUTPUTS = {
     'search_on_arrays.py': ('search_on_arrays/history.png', 'search_on_arrays/search/genotype.json'),
     'export_and_predict.py': ('export_and_predict/export/model.tflite',
                               'export_and_predict/export/saved_model.pb'),
-    'finetune_on_folder.py': ('finetune_on_folder/finetuned.keras',),
+    'finetune_on_folder.py': ('finetune_on_folder/finetuned.keras',
+                              'finetune_on_folder/finetuned.tflite'),
 }
 
 

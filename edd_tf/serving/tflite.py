@@ -75,13 +75,23 @@ def check_mode(mode):
     raise ValueError(f'unknown TFLite mode {mode!r}; allowed: {list(MODES)}')
 
 
-def probabilities_function(model, info):
-  """The frozen concrete function uint8[batch, S, S, 3] -> probabilities float32[batch, K]."""
-  s = info.image_size
+def _model_inputs(images, info):
+  """The network's input: normalised with `info`, or the pixels as floats (info None)."""
+  return data.normalize(images, info) if info is not None else tf.cast(images, tf.float32)
+
+
+def probabilities_function(model, info, image_size=None):
+  """The frozen concrete function uint8[batch, S, S, 3] -> probabilities float32[batch, K].
+
+  info: the DatasetInfo whose normalisation the network expects, or None for a
+  model that takes pixels in [0, 255] (final/keras_parts.with_preprocessing);
+  then `image_size` gives S.
+  """
+  s = info.image_size if info is not None else image_size
 
   @tf.function(input_signature=[tf.TensorSpec([None, s, s, 3], tf.uint8, name='images')])
   def probabilities(images):
-    logits = model(data.normalize(images, info), training=False)
+    logits = model(_model_inputs(images, info), training=False)
     return {'probabilities': tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)}
 
   return convert_to_constants.convert_variables_to_constants_v2(
@@ -91,7 +101,7 @@ def probabilities_function(model, info):
 def convert(model, info, mode, representative_images):
   """The .tflite bytes of `model` (float32 / dynamic / int8); uint8 images in."""
   check_mode(mode)
-  function = probabilities_function(model, info)
+  function = probabilities_function(model, info, np.shape(representative_images)[1])
   converter = tf.lite.TFLiteConverter.from_concrete_functions([function])
   converter.target_spec.supported_ops = [
       tf.lite.OpsSet.TFLITE_BUILTINS_INT8 if mode == 'int8' else tf.lite.OpsSet.TFLITE_BUILTINS]
@@ -135,7 +145,7 @@ def prepare(model, info, mode, representative_images):
     candidate = pathlib.Path(tmp) / FILE
     candidate.write_bytes(blob)
     got = run_in_fresh_process(candidate, images)
-  want = tf.nn.softmax(tf.cast(model(data.normalize(images, info), training=False),
+  want = tf.nn.softmax(tf.cast(model(_model_inputs(images, info), training=False),
                                tf.float32)).numpy()
   summary = dict(file=FILE, mode=mode, bytes=len(blob), images_checked=int(len(images)),
                  max_abs_diff=float(np.abs(got - want).max()),
