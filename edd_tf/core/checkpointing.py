@@ -199,7 +199,9 @@ class Checkpoints:
                                                max_to_keep=keep_epochs)
 
   def restore(self):
-    path = restore_latest(self.checkpoint, self.directory)
+    # The file also holds the optional items (restored below): without partial
+    # TF warns at exit that they were "unrestored", which reads as a broken checkpoint.
+    path = restore_latest(self.checkpoint, self.directory, partial=bool(self.optional))
     if path and self.optional:
       tf.train.Checkpoint(**self.optional).restore(path).expect_partial()
     return path
@@ -218,6 +220,7 @@ class Checkpoints:
     status = self.checkpoint.restore(path)
     status.assert_existing_objects_matched()
     if self.optional:
+      status.expect_partial()
       tf.train.Checkpoint(**self.optional).restore(path).expect_partial()
     return path
 

@@ -67,6 +67,7 @@ def test_quickstart_chain_on_an_image_folder(tmp_path, sample_folder):
   again = run_binary(*args)
   assert again.returncode == 0, again.stderr[-3000:]
   assert 'of the last checkpoint already; kept' in again.stdout
+  assert 'unrestored values' not in again.stderr, again.stderr[-2000:]   # read as a broken ckpt
   assert (tmp_path / 'export' / 'saved_model.pb').stat().st_mtime_ns == written
   found = json.loads((tmp_path / 'search' / 'genotype.json').read_text())
   assert f"found cell: {found['genotype']}" in proc.stdout
