@@ -119,7 +119,8 @@ class FinalNetwork(keras.Model):
     return tf.convert_to_tensor(self.drop_path_rate.value), seed
 
   def forward(self, images, training, with_aux):
-    raise NotImplementedError
+    """(logits, aux_logits or None); each network family implements it."""
+    raise NotImplementedError(f'{type(self).__name__} must implement forward()')
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
