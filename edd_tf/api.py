@@ -47,14 +47,6 @@ SEARCH_METRICS = ('loss', 'acc', 'val_loss', 'val_acc', 'discrete_acc', 'tempera
 TRAIN_METRICS = ('loss', 'accuracy', 'test_loss', 'test_accuracy', 'lr')
 
 
-def _leaves(config, prefix=''):
-  for key, value in config.items():
-    if isinstance(value, ml_collections.ConfigDict):
-      yield from _leaves(value, f'{prefix}{key}.')
-    else:
-      yield f'{prefix}{key}'
-
-
 def override(config, overrides):
   """Sets {dotted field: value} on `config` (in place) and returns it.
 
@@ -62,7 +54,7 @@ def override(config, overrides):
     ValueError: an unknown field (naming the closest known one) or a value of
       the wrong type for its field.
   """
-  known = set(_leaves(config))
+  known = set(grid.leaves(config))
   for key, value in dict(overrides or {}).items():
     if key not in known:
       close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)

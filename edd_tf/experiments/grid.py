@@ -198,11 +198,12 @@ def load_config(spec):
   return module.get_config(arg) if sep else module.get_config()
 
 
-def _leaves(config, prefix=''):
+def leaves(config, prefix=''):
+  """{dotted field: value} of every leaf of a (nested) config."""
   out = {}
   for key, value in config.items():
     if hasattr(value, 'items'):
-      out.update(_leaves(value, f'{prefix}{key}.'))
+      out.update(leaves(value, f'{prefix}{key}.'))
     else:
       out[f'{prefix}{key}'] = value
   return out
@@ -219,9 +220,9 @@ def section_names(config, prefix=''):
 
 
 def _unknown_field(key, config, where):
-  known = sorted(_leaves(config)) + sorted(section_names(config))
+  known = sorted(leaves(config)) + sorted(section_names(config))
   close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-  hint = f'; did you mean {close[0]!r}?' if close else f'; known fields: {sorted(_leaves(config))}'
+  hint = f'; did you mean {close[0]!r}?' if close else f'; known fields: {sorted(leaves(config))}'
   return SweepError(f'unknown config field {key!r} in {where}{hint}')
 
 
@@ -245,9 +246,9 @@ def coerce(text, current, key):
 def apply_overrides(config, overrides, where='the sweep'):
   """A copy of `config` with {field: value text} applied; unknown fields raise."""
   config = config.copy_and_resolve_references()
-  leaves = _leaves(config)
+  fields = leaves(config)
   for key, text in overrides.items():
-    if key not in leaves:
+    if key not in fields:
       if key in section_names(config):
         raise SweepError(
             f'{key!r} in {where} is a config section, not a field: set its fields together '
@@ -258,7 +259,7 @@ def apply_overrides(config, overrides, where='the sweep'):
     for part in path:
       node = node[part]
     try:
-      node[last] = coerce(text, leaves[key], key)
+      node[last] = coerce(text, fields[key], key)
     except TypeError as e:
       raise SweepError(f'value {text!r} for {key}: {e}') from None
   return config
