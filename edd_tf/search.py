@@ -18,7 +18,6 @@ import pathlib
 
 from absl import logging
 import keras
-import ml_collections
 import numpy as np
 import tensorflow as tf
 
@@ -26,6 +25,7 @@ from edd_tf import methods as methods_lib
 from edd_tf import procedures as procedures_lib
 from edd_tf import spaces
 from edd_tf.arch import schedules
+from edd_tf.bilevel import config as config_lib
 from edd_tf.bilevel import hessian as hessian_lib
 from edd_tf.bilevel import records
 from edd_tf.bilevel import regularisation
@@ -41,106 +41,14 @@ from edd_tf.core import summaries
 from edd_tf.core import workdir as workdir_lib
 from edd_tf.data import pipeline as data_lib
 
-UPDATE_ORDERS = ('w_then_a', 'a_then_w')
-ENTROPY_SOURCES = ('alphas', 'tempered')
-EXPECTATION_MODES = ('init', 'epoch')
-GENOTYPE_FILE = 'genotype.json'
-
-
-def default_config():
-  """Every field a search config may set, with the NB201 recipe's values.
-
-  Experiment files in configs/ start from this and override; the binary locks
-  the result, so a misspelt key on the command line is an error.
-  """
-  c = ml_collections.ConfigDict()
-  c.seed = 0
-  # 'default' (one device) or 'mirrored' (every local GPU, else the CPU).
-  c.distribute = 'default'
-  # Numerics (WORKSPACE "Precision, XLA and synchronized BatchNorm"): precision
-  # 'float32' | 'mixed_bfloat16' | 'mixed_float16' (16-bit layers on float32 variables;
-  # alphas, softmax, logits, losses float32; fp16 adds loss scaling); jit_compile (XLA);
-  # sync_batch_norm: BatchNorm statistics over the global batch across replicas.
-  c.precision = 'float32'
-  c.jit_compile = False
-  c.sync_batch_norm = False
-  c.space = 'nb201'        # spaces.SPACES: nb201, nb201_no_none, darts, s1, s2, s3, s4.
-  c.method = 'darts'       # methods.METHODS (darts, darts_2nd, pc_darts, gdas, rivals).
-  c.data = data_lib.default_data_config()
-  c.model = ml_collections.ConfigDict(dict(
-      channels=16,
-      cells_per_stage=5,     # NB201: cells per stage N.
-      layers=8,              # DARTS family: number of cells.
-      partial_channels=1,    # DARTS family: PC-DARTS K (ops see channels / K).
-      # DARTS-'s auxiliary skip beta * aux(x) on every edge; only a method with
-      # `mixes_aux_skip` (darts_minus) sets beta, so others refuse it.
-      aux_skip=False,
-      fused=True))           # NB201: per-source fused cell (same maths, faster).
-  # Mixing weights: 'plain' = softmax(alphas / t); 'sn' = sn-softmax (Alg. 1)
-  # with exactly one of s (> 1; noise temperature s * t) or st (> 0; fixed
-  # noise temperature). 0 means "not set".
-  c.softmax = ml_collections.ConfigDict(dict(kind='sn', s=0.0, st=1.0))
-  c.schedule = ml_collections.ConfigDict(dict(
-      name='edd', t0=1.0, t_target=1e-3, lam=0.06, rho=0.5, warmup_epochs=0, cycle_epochs=10,
-      entropy='alphas',      # EDD's H in Eq. 14: of softmax(A) (Eq. 13 as written) or softmax(A/t).
-      expectation='init'))   # E(a) measured once at initialisation (Alg. 2) or every epoch.
-  c.search = ml_collections.ConfigDict(dict(
-      epochs=50, batch_size=64, train_portion=0.5,
-      # 'bilevel': weights on train_portion of the training set, alphas on the
-      # rest; 'erm': both on the full set, two shuffled streams (GAEA-ERM).
-      data_mode='bilevel',
-      order='w_then_a',        # AutoDL DARTS-V1 (NB201): weight step, then alpha step.
-      arch_warmup_epochs=0,    # Epochs with frozen alphas (PC-DARTS: 15).
-      eval_examples=0,         # Validation images for the discretized accuracy (0 = all).
-      eval_batch_size=256,
-      log_every_steps=50,      # TensorBoard step summaries every N steps.
-      # Step metrics are read back to the host (progress, NaN guard) every N
-      # steps: reading waits for the step, so on accelerators N > 1 keeps
-      # steps queued back to back.
-      metrics_every_steps=10,
-      # Step pairs run per tf.function call (core/multi_step.py): same result
-      # as 1; saves the per-call overhead (WORKSPACE "Several steps per call").
-      steps_per_call=1,
-      # The largest eigenvalue of the alpha Hessian of the validation loss
-      # (bilevel/hessian.py) after every N-th epoch and the last, into the
-      # history and TensorBoard; 0 = off. DARTS-ES needs it (2 in R-DARTS).
-      hessian_every_epochs=0,
-      # R-DARTS(DP) (bilevel/regularisation.py): drop path drop_path_max * e / (E-1) on
-      # every mixed edge; cutout (length) with probability e / (E-1) ('ramp') or 1.
-      drop_path_max=0.0, cutout=0, cutout_schedule='ramp'))
-  # What the search does over time (edd_tf/procedures): 'none' runs every
-  # epoch and returns the last genotype; 'darts_es' stops early (R-DARTS).
-  # A procedure's own settings sit beside the name (see its config in configs/).
-  c.procedure = ml_collections.ConfigDict(dict(name='none'))
-  c.optim = ml_collections.ConfigDict(dict(
-      # NB201 recipe (reference sect. 2.6): SGD nesterov, wd 5e-4 coupled to the
-      # gradient, cosine 0.025 -> 0.001 per epoch, grad-norm clip 5.
-      weights=ml_collections.ConfigDict(dict(
-          lr=0.025, lr_min=0.001, momentum=0.9, nesterov=True, weight_decay=5e-4, grad_clip=5.0)),
-      # Adam 3e-4, betas (0.5, 0.999), L2 1e-3 coupled; grad_clip > 0 clips the
-      # alpha gradient norm (Table 1 "clip"), 0 = off.
-      arch=ml_collections.ConfigDict(dict(
-          lr=3e-4, beta1=0.5, beta2=0.999, weight_decay=1e-3, grad_clip=0.0))))
-  # NB201 results table for the found cell: '' = the shipped one (the
-  # cifar10-valid split), 'none' = off; nats_bench = the official NATS-Bench
-  # topology file (needs the optional `nats_bench` package), which adds the
-  # papers' 50k-trained CIFAR-10 test column.
-  c.benchmark = ml_collections.ConfigDict(dict(nb201_table='', nats_bench=''))
-  return c
-
-
-# Fields that define the experiment: never changed in a workdir, even with
-# allow_config_change.
-EXPERIMENT_FIELDS = ('seed', 'space', 'method', 'model', 'data.name', 'data.source',
-                     'data.train_examples', 'data.image_size', 'data.fingerprint',
-                     'search.train_portion', 'search.data_mode')
-# Fields that may change between a run and its resumption; any other change
-# makes the checkpoint a different experiment.
-RESUMABLE_CHANGES = ('search.epochs', 'search.log_every_steps', 'search.metrics_every_steps',
-                     'search.steps_per_call',
-                     'search.eval_batch_size', 'benchmark.nb201_table', 'benchmark.nats_bench',
-                     'data.path', 'data.data_dir', 'data.download', 'data.skip_bad_images',
-                     'distribute', 'jit_compile')
+# The config's defaults and resume rules live in bilevel/config.py.
+UPDATE_ORDERS = config_lib.UPDATE_ORDERS
+ENTROPY_SOURCES = config_lib.ENTROPY_SOURCES
+EXPECTATION_MODES = config_lib.EXPECTATION_MODES
+GENOTYPE_FILE = config_lib.GENOTYPE_FILE
+default_config = config_lib.default_config
+EXPERIMENT_FIELDS = config_lib.EXPERIMENT_FIELDS
+RESUMABLE_CHANGES = config_lib.RESUMABLE_CHANGES
 
 
 def check_config(config):
@@ -207,14 +115,8 @@ class SearchTask(loop.Task):
     self.train_arrays, self.val_arrays = data_lib.search_arrays(
         arrays, s.get('data_mode', 'bilevel'), s.train_portion)
     info = arrays.info
-    self.epochs = s.epochs
-    self.global_batch_size = s.batch_size
     self.steps_per_call = s.get('steps_per_call', 1)
-    self.steps = min(data_lib.steps_per_epoch(self.train_arrays, s.batch_size),
-                     data_lib.steps_per_epoch(self.val_arrays, s.batch_size))
-    if self.steps == 0:
-      raise ValueError(f'config.search.batch_size={s.batch_size} is larger than a search split '
-                       f'({len(self.train_arrays)} / {len(self.val_arrays)} images)')
+    self._set_batch_size(s.batch_size)
     eval_arrays = self.val_arrays
     if s.eval_examples:
       n = min(s.eval_examples, len(self.val_arrays))
@@ -227,11 +129,26 @@ class SearchTask(loop.Task):
     keras.utils.set_random_seed(config.seed)
     self.searcher = searcher_lib.Searcher(config, info.num_classes, info.image_size, self.strategy)
     self.procedure = procedures_lib.build_procedure(config)
+    # A procedure may run epochs after the search's (DARTS+PT's fine-tuning).
+    self.search_epochs = s.epochs
+    self.epochs = s.epochs + self.procedure.extra_epochs()
+    if self.procedure.edits_mixing:
+      self.searcher.install_edit()
     self.hessian_every = s.get('hessian_every_epochs', 0)
     self.hessian = hessian_lib.ArchHessian(self.searcher) if self.hessian_every else None
     expectation = schedules.expectation_of_alphas(self.searcher.arch_numpy())
     self.schedule = schedules.build_schedule(config.schedule, expectation=expectation,
                                              num_epochs=s.epochs)
+
+  def _set_batch_size(self, batch_size):
+    """The global batch of the next epochs (a procedure may grow it: SGAS) and its steps."""
+    self.batch_size = self.global_batch_size = batch_size
+    self.steps = min(data_lib.steps_per_epoch(self.train_arrays, batch_size),
+                     data_lib.steps_per_epoch(self.val_arrays, batch_size))
+    if self.steps == 0:
+      raise ValueError(f'search batch size {batch_size} (config.search.batch_size, or grown by '
+                       f'config.procedure) is larger than a search split '
+                       f'({len(self.train_arrays)} / {len(self.val_arrays)} images)')
 
   # ---- loop.Task --------------------------------------------------------
 
@@ -256,6 +173,7 @@ class SearchTask(loop.Task):
   def load_state_dict(self, state):
     self.schedule.load_state_dict(state['schedule'])
     self.procedure.load_state_dict(state.get('procedure', {}))
+    self.searcher.set_decisions(self.procedure.decisions())
 
   # ---- the procedure's rollbacks (loop.Task) ------------------------------
 
@@ -271,33 +189,45 @@ class SearchTask(loop.Task):
 
   def after_rollback(self, carried):
     self.procedure.load_state_dict(carried)
+    self.searcher.set_decisions(self.procedure.decisions())
 
   def on_fresh_start(self):
     self.searcher.temperature.assign(self.schedule.initial_temperature())
 
   def begin_epoch(self, epoch):
-    c = self.config
+    c, procedure = self.config, self.procedure
     # First: a multi-stage search switches its supernet (and weight optimizer) here.
     stage_logs = self.searcher.begin_epoch(epoch)
     self.temperature = self.schedule.current_temperature
     self.searcher.temperature.assign(self.temperature)
-    self.lr = optim.learning_rate(epoch, lr=c.optim.weights.lr, epochs=self.epochs,
-                                  lr_min=c.optim.weights.lr_min)
-    self.searcher.w_opt.learning_rate.assign(self.lr)
-    factor = self.procedure.weight_decay_factor()
+    # A procedure's epochs after the search's see the last search epoch's
+    # cosine lr, method values and regularisers unless it sets its own.
+    e = min(epoch, self.search_epochs - 1)
+    self.lr = procedure.learning_rate(epoch, optim.learning_rate(
+        e, lr=c.optim.weights.lr, epochs=self.search_epochs, lr_min=c.optim.weights.lr_min))
+    factor = procedure.weight_decay_factor()
     self.searcher.weight_decay.assign(c.optim.weights.weight_decay * factor)
     method = self.searcher.method
-    self.update_arch = method.epoch_in_stage(epoch) >= c.search.arch_warmup_epochs
-    regularisers = regularisation.epoch_values(c.search, epoch, self.epochs)
+    self.update_arch = procedure.updates_arch(
+        epoch, method.epoch_in_stage(e) >= c.search.arch_warmup_epochs)
+    regularisers = regularisation.epoch_values(c.search, e, self.search_epochs)
     self.searcher.drop_path_rate.assign(regularisers.get('drop_path_rate', 0.0))
-    return {'lr': self.lr, 'temperature': self.temperature, **stage_logs, **regularisers,
-            **method.begin_epoch(epoch, self.epochs)}
+    logs = {**stage_logs, **regularisers, **method.begin_epoch(e, self.search_epochs)}
+    logs.update(procedure.begin_epoch(epoch, SearchContext(self, epoch)))
+    self.searcher.set_decisions(procedure.decisions())
+    self._set_batch_size(procedure.batch_size(epoch, c.search.batch_size))
+    self.searcher.batch_size.assign(int(self.batch_size))
+    self.searcher.w_opt.learning_rate.assign(self.lr)
+    if self.batch_size != c.search.batch_size:
+      logs['batch_size'] = self.batch_size
+    return {'lr': self.lr, 'temperature': self.temperature, **logs}
 
   def _search_dataset(self, arrays, seed, epoch, start_step):
     s = self.config.search  # one search stream; cutout as R-DARTS(DP) asks
-    return data_lib.make_dataset(arrays, s.batch_size, training=True, seed=seed, epoch=epoch,
+    e = min(epoch, self.search_epochs - 1)
+    return data_lib.make_dataset(arrays, self.batch_size, training=True, seed=seed, epoch=epoch,
                                  start_step=start_step,
-                                 **regularisation.cutout_args(s, epoch, self.epochs))
+                                 **regularisation.cutout_args(s, e, self.search_epochs))
 
   def _val_dataset(self, epoch, start_step=0):
     return self._search_dataset(self.val_arrays, self.config.seed + 1, epoch, start_step)
@@ -332,8 +262,10 @@ class SearchTask(loop.Task):
     if self.config.schedule.expectation == 'epoch' and hasattr(self.schedule, 'set_expectation'):
       self.schedule.set_expectation(schedules.expectation_of_alphas(arch_values))
     d_exp = getattr(self.schedule, 'd_exp', None)
-    next_t = self.schedule.update(
-        entropy if self.config.schedule.entropy == 'alphas' else entropy_tempered, epoch)
+    next_t = self.temperature   # after the search's epochs the temperature stays
+    if epoch < self.search_epochs:
+      next_t = self.schedule.update(
+          entropy if self.config.schedule.entropy == 'alphas' else entropy_tempered, epoch)
     record = records.epoch_record(
         epoch, metrics, temperature=self.temperature, next_temperature=next_t,
         d_exp=getattr(self.schedule, 'd_exp', d_exp), entropy=entropy,
@@ -404,6 +336,60 @@ class SearchTask(loop.Task):
             **self.procedure.result_fields(history),
             # The architecture variables now (after the last epoch run here).
             'arch': {k: np.asarray(v).tolist() for k, v in self.searcher.arch_numpy().items()}}
+
+
+class SearchContext:
+  """What a procedure's `begin_epoch` may read and do (procedures/base.py).
+
+  Attributes: config, space, epoch (0-based), search_epochs (config.search.epochs).
+  """
+
+  def __init__(self, task, epoch):
+    self._task = task
+    self.config, self.space, self.epoch = task.config, task.space, epoch
+    self.search_epochs = task.search_epochs
+
+  def arch(self):
+    """{name: numpy} architecture variables."""
+    return self._task.searcher.arch_numpy()
+
+  def readout_weights(self):
+    """The method's op probabilities per edge ({space key: [edges, ops]}), before the edit."""
+    return self._task.searcher.method.readout_weights(self.arch())
+
+  def mixing_weights(self):
+    """{space key: numpy [edges, ops]}: the supernet's mixing now, through the edit."""
+    searcher = self._task.searcher
+    weights = {k: v.numpy() for k, v in searcher.mixing()[0].items()
+               if k in self.space.arch_shapes()}
+    return searcher.edit.apply_numpy(weights) if searcher.edit_installed else weights
+
+  def validation_score(self, weights, *, examples=0, seed=0):
+    """(loss, accuracy) of the supernet under `weights` on the validation split.
+
+    Training augmentation, BatchNorm on batch statistics (DARTS+PT's
+    measurement, baselines.md part 3 sect. 1); the same batches for every call
+    of one `seed`; the running BN statistics are restored afterwards. examples:
+    the first N validation images (0 = all).
+    """
+    task = self._task
+    arrays = task.val_arrays
+    if examples:
+      arrays = data_lib.Arrays(arrays.images[:examples], arrays.labels[:examples], arrays.info)
+    dataset = data_lib.make_dataset(arrays, min(task.batch_size, len(arrays)), training=True,
+                                    seed=task.config.seed + 2, epoch=seed)
+    model = task.searcher.model
+    saved = [v.numpy() for v in model.non_trainable_variables]
+    try:
+      return task.searcher.evaluate(dataset, weights, training=True)
+    finally:
+      for v, value in zip(model.non_trainable_variables, saved):
+        v.assign(value)
+
+  def reset_weight_momentum(self):
+    """Zeroes the weight optimizer's momenta (a new SGD, as DARTS+PT's fine-tuning starts)."""
+    for m in getattr(self._task.searcher.w_opt, 'momentums', []):
+      m.assign(tf.zeros_like(m))
 
 
 def run(config, workdir, progress=None, strategy=None, allow_config_change=False, data=None):

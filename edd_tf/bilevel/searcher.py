@@ -21,6 +21,7 @@ import tensorflow as tf
 from edd_tf import methods as methods_lib
 from edd_tf import spaces
 from edd_tf.core import optim
+from edd_tf.bilevel import mixing_edit
 from edd_tf.core import precision as precision_lib
 from edd_tf.nets import batch_norm as batch_norm_lib
 from edd_tf.nets import widening
@@ -109,6 +110,15 @@ class Searcher:
       # The last stage whose weights were carried over (checkpointed with a
       # multi-stage search, so a resumed run neither repeats nor skips it).
       self.stage_reached = tf.Variable(0, dtype=tf.int64, trainable=False, name='stage')
+      # A search procedure's edge decisions (bilevel/mixing_edit.py); the
+      # supernets apply it once `install_edit` ran. Rebuilt from the
+      # procedure's state, so not checkpointed.
+      self.edit = mixing_edit.MixingEdit(self.space.arch_shapes())
+      # The global batch of the steps (config.search.batch_size unless a
+      # procedure grows it: SGAS); set per epoch.
+      self.batch_size = tf.Variable(int(config.search.batch_size), dtype=tf.int64,
+                                    trainable=False, name='batch_size')
+    self.edit_installed = False
     self.stage = 0
     self._build_functions()
 
@@ -175,6 +185,31 @@ class Searcher:
         self.model.set_active_ops(active)
       self._build_functions()
     return {'stage': float(target)} if len(self.models) > 1 else {}
+
+  # ---- a procedure's edge decisions ----------------------------------------
+
+  def install_edit(self):
+    """Makes every supernet apply `edit` (a procedure that decides edges calls this once)."""
+    for model in self.models:
+      model.mixing_edit = self.edit
+    self.edit_installed = True
+
+  def set_decisions(self, decisions):
+    """The edit of `decisions` (mixing_edit's list); a changed one skips the ops it zeroes.
+
+    The DARTS-family supernet then runs only the ops an edge can still use
+    (`set_active_ops`, with the method's own pruning), and the steps are
+    traced again; the NB201 supernet computes them all (weights 0).
+    """
+    if not self.edit.set_decisions(decisions):
+      return
+    if hasattr(self.model, 'set_active_ops'):
+      active = self.edit.active_ops()
+      own = self.method.active_ops()
+      if own is not None:
+        active = {k: active[k] & np.asarray(own[k], bool) for k in active}
+      self.model.set_active_ops(active)
+      self._build_functions()
 
   def _carry_into(self, stage):
     """Stage `stage - 1` -> `stage`: widened weights and momenta, the step count, the method's part."""
@@ -256,7 +291,7 @@ class Searcher:
   def loss(self, labels, logits):
     """(loss, correct): this replica's share of the global-batch mean loss, and its hits."""
     loss = tf.nn.compute_average_loss(optim.cross_entropy(labels, logits),
-                                      global_batch_size=self.config.search.batch_size)
+                                      global_batch_size=self.batch_size.read_value())
     return loss, optim.count_correct(labels, logits)
 
   def gradients(self, tape, loss, sources):
@@ -354,12 +389,16 @@ class Searcher:
       (loss, acc, val_loss, val_acc, arch_grad_norm) scalars.
     """
     step = tf.cast(self.w_opt.iterations, tf.int32)
+    before = ({k: tf.identity(v) for k, v in self.arch.items()} if self.edit_installed
+              else None)
     per_replica = self.strategy.run(self._replica_pair_step,
                                     args=(train_batch, val_batch, update_arch, step))
     loss, correct, val_loss, val_correct = [
         self.strategy.reduce('SUM', x, axis=None) for x in per_replica[:4]]
     norm = self.strategy.reduce('MEAN', per_replica[4], axis=None)
-    batch = float(self.config.search.batch_size)
+    if before is not None:   # decided edges keep their architecture variables
+      self.edit.hold(self.arch, before)
+    batch = tf.cast(self.batch_size.read_value(), tf.float32)
     return loss, correct / batch, val_loss, val_correct / batch, norm
 
   def distribute(self, dataset):
@@ -368,17 +407,21 @@ class Searcher:
       return dataset
     return self.strategy.experimental_distribute_dataset(dataset)
 
-  def _eval_step(self, images, labels, weights):
-    logits = self.model(images, weights, training=False)
+  def _eval_step(self, images, labels, weights, training=False):
+    logits = self.model(images, weights, training=training)
     return (tf.reduce_sum(optim.cross_entropy(labels, logits)),
             optim.count_correct(labels, logits))
 
-  def evaluate(self, dataset, weights):
-    """(loss, accuracy) of the supernet with fixed mixing weights on a dataset."""
+  def evaluate(self, dataset, weights, training=False):
+    """(loss, accuracy) of the supernet with fixed mixing weights on a dataset.
+
+    training=True uses the batch statistics of BatchNorm (DARTS+PT's
+    measurement), which also moves the running ones (the caller restores them).
+    """
     weights = {k: tf.constant(v, tf.float32) for k, v in weights.items()}
     loss = correct = count = 0.0
     for images, labels in dataset:
-      l, c = self.eval_step(images, labels, weights)
+      l, c = self.eval_step(images, labels, weights, training)
       loss += float(l)
       correct += float(c)
       count += int(labels.shape[0])
@@ -389,4 +432,8 @@ class Searcher:
     return self.method.entropies(self.arch_numpy(), float(self.temperature.numpy()))
 
   def genotype(self):
-    return self.method.genotype(self.arch_numpy())
+    """The method's read-out, through the procedure's edge decisions when there are any."""
+    if not self.edit_installed:
+      return self.method.genotype(self.arch_numpy())
+    weights = self.edit.apply_numpy(self.method.readout_weights(self.arch_numpy()))
+    return self.space.derive(weights)

@@ -269,9 +269,9 @@ def run(task, workdir, *, progress=None, log_every_steps=50, metrics_every_steps
     epoch_var.assign(epoch)
     state_var.assign(json.dumps({'task': task.state_dict(), 'history': history,
                                  **({'partial': partial_state} if partial_state else {})}))
+    # The checkpoint's number: steps run (epochs may differ in steps: SGAS).
     done = partial_state['steps'] if partial_state else 0
-    per_epoch = history[-1]['steps'] if history else done
-    return checkpoints.save(epoch * per_epoch + done)
+    return checkpoints.save(sum(h.get('steps', 0) for h in history[:epoch]) + done)
 
   def roll_back(target):
     """Back to the end of epoch `target`; returns the next epoch to run."""

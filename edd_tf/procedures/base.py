@@ -5,7 +5,12 @@ what to add to the epoch's history record (`end_epoch`), whether the search
 is over before its last epoch (`stopped`), whether to return to an earlier
 epoch's state (`decide_rollback`), and which epoch's
 genotype is the result (`result_epoch`); at each epoch's start it may scale
-the weight decay (`weight_decay_factor`). What a procedure decides is a
+the weight decay (`weight_decay_factor`), set the learning rate, the alpha
+update and the batch size (`learning_rate`, `updates_arch`, `batch_size`),
+and decide edges (`begin_epoch` with a `SearchContext`; the decisions, a
+list in its state, become the supernet's mixing edit, bilevel/mixing_edit.py).
+A procedure may add epochs after config.search.epochs (`extra_epochs`:
+DARTS+PT's fine-tuning between projections). What a procedure decides is a
 function of the history records and of its `state_dict` (both checkpointed
 with every epoch, and its state carried across a rollback), so an
 interrupted search resumed at any step reaches the same decisions.
@@ -26,6 +31,44 @@ class Procedure:
   def check_config(cls, config):
     """Raises ValueError naming a config field this procedure cannot use."""
     del config
+
+  # ---- epochs and edge decisions (DARTS+PT, SGAS) ---------------------------
+
+  # True when the procedure decides edges (`decisions`): the searcher installs
+  # the mixing edit before the first step.
+  edits_mixing = False
+
+  def extra_epochs(self):
+    """Epochs the search runs after config.search.epochs (0: none)."""
+    return 0
+
+  def begin_epoch(self, epoch, ctx):
+    """Decisions at the start of epoch `epoch` (ctx: a `SearchContext`); returns logs.
+
+    Called again when a run resumes inside the epoch: decide only what the
+    state does not hold yet.
+    """
+    del epoch, ctx
+    return {}
+
+  def decisions(self):
+    """The edge decisions so far (bilevel/mixing_edit.py's list)."""
+    return []
+
+  def learning_rate(self, epoch, default):
+    """The weight learning rate of `epoch` (`default`: the search's cosine)."""
+    del epoch
+    return default
+
+  def updates_arch(self, epoch, default):
+    """Whether the alpha step updates the alphas in `epoch` (`default`: after the warm-up)."""
+    del epoch
+    return default
+
+  def batch_size(self, epoch, default):
+    """The search batch of `epoch` (`default`: config.search.batch_size)."""
+    del epoch
+    return default
 
   def end_epoch(self, epoch, record, history):
     """Fields to add to epoch `epoch`'s record (0-based; `history` holds the earlier ones)."""

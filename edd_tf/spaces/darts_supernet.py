@@ -325,6 +325,10 @@ class DartsSupernet(keras.Model):
   (DARTS search MixedOp).
   """
 
+  # A search procedure's edge decisions (bilevel/mixing_edit.py), applied to
+  # the mixing weights of every call; None = no procedure edits them.
+  mixing_edit = None
+
   def __init__(self, num_classes, *, normal_ops, reduce_ops, channels=16, layers=8, steps=4,
                multiplier=4, stem_multiplier=3, partial_channels=1, fused=True, aux_skip=False,
                **kwargs):
@@ -412,6 +416,8 @@ class DartsSupernet(keras.Model):
     Returns:
       float32[B, num_classes] logits.
     """
+    if self.mixing_edit is not None:   # a search procedure's edge decisions
+      weights = self.mixing_edit.apply(weights)
     raw_weights = weights
     weights = {key: tf.convert_to_tensor(weights[key])
                for key in ('alphas_normal', 'alphas_reduce')}

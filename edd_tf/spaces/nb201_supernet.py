@@ -150,6 +150,10 @@ class NB201Supernet(keras.Model):
   search cell shares the same betas (one 6x5 alpha matrix for the network).
   """
 
+  # A search procedure's edge decisions (bilevel/mixing_edit.py), applied to
+  # the mixing weights of every call; None = no procedure edits them.
+  mixing_edit = None
+
   def __init__(self, num_classes, channels=16, cells_per_stage=5, space=None, fused=True,
                aux_skip=False, **kwargs):
     super().__init__(**kwargs)
@@ -176,6 +180,8 @@ class NB201Supernet(keras.Model):
     drop_path: None, or (rate, seed) of R-DARTS' drop path on every mixed edge
       (ignored unless training).
     """
+    if self.mixing_edit is not None:   # a search procedure's edge decisions
+      weights = self.mixing_edit.apply(weights)
     betas = weights['alphas']
     index = None if indices is None else indices['alphas']
     aux_beta = None
