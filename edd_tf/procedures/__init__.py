@@ -4,13 +4,15 @@ A procedure changes what a search does over time, orthogonally to the method
 (how a step mixes and updates): it sees every finished epoch, may stop the
 search and names the epoch whose genotype is the result. 'none' is the fixed
 number of identical epochs read out at the end; 'darts_es' stops early and
-'darts_ada' rolls back with a raised weight decay (R-DARTS). To add one, write its module
+'darts_ada' rolls back with a raised weight decay (R-DARTS); 'sgas' decides
+edges greedily during the search (SGAS). To add one, write its module
 (subclass `base.Procedure`), add one line here and a config in configs/.
 """
 
 from edd_tf.procedures import adaptive_decay
 from edd_tf.procedures import base
 from edd_tf.procedures import early_stop
+from edd_tf.procedures import sgas
 
 Procedure = base.Procedure
 # The history field of the eigenvalue (search.hessian_every_epochs).
@@ -20,6 +22,7 @@ PROCEDURES = {
     'none': base.Procedure,
     'darts_es': early_stop.DartsES,
     'darts_ada': adaptive_decay.DartsADA,
+    'sgas': sgas.SGAS,
 }
 
 

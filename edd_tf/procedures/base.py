@@ -18,6 +18,8 @@ interrupted search resumed at any step reaches the same decisions.
 The default ('none') runs every epoch and returns the last genotype.
 """
 
+from edd_tf import methods as methods_lib
+
 
 class Procedure:
   """The fixed-length search (today's behaviour); subclasses override what differs."""
@@ -113,3 +115,13 @@ class Procedure:
 
   def load_state_dict(self, state):
     del state
+
+
+def check_decidable_method(config, procedure):
+  """Refuses methods whose supernet or read-out an edge decision cannot edit."""
+  cls = methods_lib.get_method_class(config.method)
+  if cls.hard_sampling or cls.genotype is not methods_lib.base.Method.genotype:
+    raise ValueError(f'config.procedure.name={procedure!r} decides edges through the mixing '
+                     f'weights and the read-out, which config.method={config.method!r} does not '
+                     f'use (it samples one op, or reads out its own way); use a softmax-mixing '
+                     f'method (darts, pc_darts, sdarts_rs, drnas, gaea, beta_darts ...)')
