@@ -46,7 +46,8 @@ RIVALS = _rival_configs()
 # Search procedures (issue 18) and R-DARTS(DP) / (L2) (second-order DARTS with
 # config.search regularisers, no method of their own) on a small space, as `file:argument`.
 PROCEDURE_CONFIGS = {'darts_es:s2,cifar10': None, 'darts_es:s2,cifar10,ada': None,
-                     'rdarts:dp0.6,s2,cifar10': None, 'rdarts:l2=2.43e-2,s2,cifar10': None}
+                     'rdarts:dp0.6,s2,cifar10': None, 'rdarts:l2=2.43e-2,s2,cifar10': None,
+                     'sgas:nb201': None, 'sgas:darts,cri2': None}
 for _name in PROCEDURE_CONFIGS:
   _file, _, _arg = _name.partition(':')
   RIVALS[_name] = importlib.import_module(f'configs.{_file}').get_config(_arg)
@@ -71,6 +72,11 @@ def tiny_flags(config):
   if 'fair_darts' in config:
     # Two tiny epochs do not move a gate from 0.5 to 0.85: keep every top-2 edge's best op.
     flags.append('--config.fair_darts.op_threshold=0.01')
+  if config.procedure.name == 'sgas':   # a decision after every epoch: all fit in 7 / 9
+    epochs = 7 if config.space.startswith('nb201') else 9
+    flags[flags.index('--config.search.epochs=2')] = f'--config.search.epochs={epochs}'
+    flags += ['--config.procedure.warmup_epochs=0', '--config.procedure.decision_freq=1',
+              '--config.procedure.batch_increase=0']
   if config.search.get('data_mode', 'bilevel') == 'erm':   # both steps on all 64: 4 steps too
     flags[1] = '--config.data.train_examples=64'
   return flags
