@@ -147,14 +147,14 @@ class SGAS(base.Procedure):
   def begin_epoch(self, epoch, ctx):
     done = epoch - 1   # the epoch that just ended
     logs = {}
+    probs = ctx.readout_weights()
     if (done >= self.warmup and (done - self.warmup) % self.every == 0
         and done not in self._events and self._candidates()):
       for key in self.space.arch_shapes():
-        self._decide(key, ctx.readout_weights()[key])
+        self._decide(key, probs[key])
       self._events.append(done)
       logs['sgas_decisions'] = float(len(self._events))
     if epoch > self._recorded:   # SS's history: once per epoch
-      probs = ctx.readout_weights()
       for key in self.space.arch_shapes():
         _, qs, _ = selection_q(probs[key], none_columns(self.space, key))
         rows = self._history.setdefault(key, [])
