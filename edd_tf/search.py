@@ -358,19 +358,20 @@ class SearchContext:
     return self._task.searcher.method.readout_weights(self.arch())
 
   def mixing_weights(self):
-    """{space key: numpy [edges, ops]}: the supernet's mixing now, through the edit."""
+    """{name: numpy}: the supernet's mixing now ([edges, ops] per space key), through the edit."""
     searcher = self._task.searcher
-    weights = {k: v.numpy() for k, v in searcher.mixing()[0].items()
-               if k in self.space.arch_shapes()}
+    weights = {k: v.numpy() for k, v in searcher.mixing()[0].items()}
     return searcher.edit.apply_numpy(weights) if searcher.edit_installed else weights
 
-  def validation_score(self, weights, *, examples=0, seed=0):
+  def validation_score(self, weights, *, examples=0, seed=0, decisions=None):
     """(loss, accuracy) of the supernet under `weights` on the validation split.
 
     Training augmentation, BatchNorm on batch statistics (DARTS+PT's
     measurement, baselines.md part 3 sect. 1); the same batches for every call
     of one `seed`; the running BN statistics are restored afterwards. examples:
-    the first N validation images (0 = all).
+    the first N validation images (0 = all). decisions: an edge-decision list
+    the supernet's edit holds during this measurement only (DARTS+PT's trial
+    removal of a fixed edge).
     """
     task = self._task
     arrays = task.val_arrays
@@ -378,13 +379,16 @@ class SearchContext:
       arrays = data_lib.Arrays(arrays.images[:examples], arrays.labels[:examples], arrays.info)
     dataset = data_lib.make_dataset(arrays, min(task.batch_size, len(arrays)), training=True,
                                     seed=task.config.seed + 2, epoch=seed)
-    model = task.searcher.model
-    saved = [v.numpy() for v in model.non_trainable_variables]
+    model, edit = task.searcher.model, task.searcher.edit
+    saved, held = [v.numpy() for v in model.non_trainable_variables], list(edit.decisions)
+    if decisions is not None:
+      edit.set_decisions(decisions)
     try:
       return task.searcher.evaluate(dataset, weights, training=True)
     finally:
       for v, value in zip(model.non_trainable_variables, saved):
         v.assign(value)
+      edit.set_decisions(held)
 
   def reset_weight_momentum(self):
     """Zeroes the weight optimizer's momenta (a new SGD, as DARTS+PT's fine-tuning starts)."""

@@ -47,7 +47,8 @@ RIVALS = _rival_configs()
 # config.search regularisers, no method of their own) on a small space, as `file:argument`.
 PROCEDURE_CONFIGS = {'darts_es:s2,cifar10': None, 'darts_es:s2,cifar10,ada': None,
                      'rdarts:dp0.6,s2,cifar10': None, 'rdarts:l2=2.43e-2,s2,cifar10': None,
-                     'sgas:nb201': None, 'sgas:darts,cri2': None}
+                     'sgas:nb201': None, 'sgas:darts,cri2': None,
+                     'darts_pt:nb201,sdarts_rs': None, 'darts_pt:s2,fix_alpha': None}
 for _name in PROCEDURE_CONFIGS:
   _file, _, _arg = _name.partition(':')
   RIVALS[_name] = importlib.import_module(f'configs.{_file}').get_config(_arg)
@@ -77,6 +78,10 @@ def tiny_flags(config):
     flags[flags.index('--config.search.epochs=2')] = f'--config.search.epochs={epochs}'
     flags += ['--config.procedure.warmup_epochs=0', '--config.procedure.decision_freq=1',
               '--config.procedure.batch_increase=0']
+  if config.procedure.name == 'darts_pt':   # 1 search epoch, then a projection per tune epoch
+    tune = 6 if config.space.startswith('nb201') else 17
+    flags[flags.index('--config.search.epochs=2')] = '--config.search.epochs=1'
+    flags += [f'--config.procedure.tune_epochs={tune}', '--config.procedure.proj_every=1']
   if config.search.get('data_mode', 'bilevel') == 'erm':   # both steps on all 64: 4 steps too
     flags[1] = '--config.data.train_examples=64'
   return flags
