@@ -28,6 +28,12 @@ their own recipe: `configs/cpu_protocol.py:METHOD` with METHOD in METHODS
 beta-DARTS' lambda ramp and DARTS-' beta decay are compressed to the 25
 epochs (the recipes' 100-epoch spans would stop them at a quarter), and each recipe's own
 width (GAEA: C = 24) becomes C = 8 like the others'.
+The search procedures (issue 18) run DARTS-V1's NB201 recipe the same way
+(`darts_pt`, `darts_pt_fix`, `sgas`; configs/grids/cpu_protocol_procedures.txt)
+with their schedules scaled as the epochs are: DARTS+PT tunes 6 epochs after the
+25 (the public 25 after 100) with one projection per tune epoch (6 events, the
+public 5 epochs apart), SGAS warms up 4 epochs (9 of 50) and decides every 3rd
+(5 of 50; its 6 decisions then end after epoch 19).
 Data: ../shared/data/cifar10 (ImageFolder) beside the checkout; run from the
 repository root, or set --config.data.path.
 """
@@ -44,13 +50,25 @@ METHODS = {
     'sdarts_rs': 'nb201_cifar10_sdarts_rs',
     'darts_minus': 'nb201_cifar10_darts_minus',   # not in cpu_protocol_rivals.txt: came later
 }
+# The procedures of the protocol: argument -> (config file, its argument, scaled settings).
+PROCEDURES = {
+    'darts_pt': ('darts_pt', 'nb201', dict(tune_epochs=6, proj_every=1)),
+    'darts_pt_fix': ('darts_pt', 'nb201,fix_alpha', dict(tune_epochs=6, proj_every=1)),
+    'sgas': ('sgas', 'nb201', dict(warmup_epochs=4, decision_freq=3)),
+}
 _EXPLICIT_STEP_METHODS = ('gaea',)   # arch step not by Adam: its step size is not scaled
 
 
 def get_config(arg='edd'):
-  if arg not in METHODS:
-    raise ValueError(f'configs/cpu_protocol.py:{arg}: the method must be one of {sorted(METHODS)}')
-  config = importlib.import_module(f'configs.{METHODS[arg]}').get_config()
+  if arg in PROCEDURES:
+    file, file_arg, settings = PROCEDURES[arg]
+    config = importlib.import_module(f'configs.{file}').get_config(file_arg)
+    config.procedure.update(**settings)
+  elif arg in METHODS:
+    config = importlib.import_module(f'configs.{METHODS[arg]}').get_config()
+  else:
+    raise ValueError(f'configs/cpu_protocol.py:{arg}: the method must be one of {sorted(METHODS)} '
+                     f'or a procedure in {sorted(PROCEDURES)}')
   config.data.source = 'folder'
   config.data.path = '../shared/data/cifar10'
   config.data.train_examples = 10000

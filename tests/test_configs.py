@@ -88,6 +88,26 @@ def test_cpu_protocol_rivals_grid_names_every_rival():
   assert set(method.labels()) == set(cpu.METHODS) - {'edd', 'darts_minus'}
 
 
+@pytest.mark.parametrize('arg', sorted(importlib.import_module('configs.cpu_protocol').PROCEDURES))
+def test_cpu_protocol_scales_each_procedure_and_its_grid_names_them(arg):
+  from edd_tf import procedures
+  from edd_tf.experiments import grid
+  cpu = importlib.import_module('configs.cpu_protocol')
+  config = cpu.get_config(arg)
+  search.check_config(config)   # the scaled schedule fits the 25 epochs
+  assert (config.search.epochs, config.model.channels, config.optim.arch.lr) == (
+      25, 8, pytest.approx(3e-3))
+  proc = procedures.build_procedure(config)
+  if arg.startswith('darts_pt'):
+    assert proc.extra_epochs() == 6 and proc.fix_alpha == (arg == 'darts_pt_fix')
+  else:
+    assert (proc.warmup, proc.every) == (4, 3)
+  root = pathlib.Path(__file__).resolve().parents[1]
+  text = (root / 'configs' / 'grids' / 'cpu_protocol_procedures.txt').read_text()
+  method = next(a for a in grid.parse_grid(text) if a.key == 'method')
+  assert set(method.labels()) == set(cpu.PROCEDURES)
+
+
 def _readme_config_specs():
   """Every config the README names, bare (`nb201_cifar10_edd.py`) or as a path with an argument."""
   import re
