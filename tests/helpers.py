@@ -36,6 +36,19 @@ _SKIP_WITHOUT_SHARED = pytest.mark.skipif(
            f'of the repository does not have')
 
 
+class Interrupt(Exception):
+  """What `interrupt_at` raises: a run cut at a step, as a crash would cut it."""
+
+
+def interrupt_at(epoch, step):
+  """A `progress` callback that raises `Interrupt` at `step` (1-based) of `epoch` (0-based)."""
+  def progress(e, s, steps, metrics):
+    del steps, metrics
+    if (e, s) == (epoch, step):
+      raise Interrupt()
+  return progress
+
+
 def requires_shared(test):
   """Marks a cross-check against ../shared/data: `shared_data`, skipped without it."""
   return pytest.mark.shared_data(_SKIP_WITHOUT_SHARED(test))

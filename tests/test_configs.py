@@ -127,3 +127,18 @@ def test_every_config_the_readme_names_exists_and_loads(spec):
   config = module.get_config(arg) if arg else module.get_config()
   if not name.startswith('train_'):
     search.check_config(config)
+
+
+def test_darts_es_watches_a_second_method_edd():
+  es = importlib.import_module('configs.darts_es')
+  edd = es.get_config('s3,cifar100,edd')
+  recipe = importlib.import_module('configs.robust_darts').get_config('s3,cifar100')
+  assert (edd.method, edd.softmax.kind, edd.schedule.name) == ('darts', 'sn', 'edd')
+  assert edd.optim.to_dict() == recipe.optim.to_dict()
+  assert (edd.procedure.name, edd.search.hessian_every_epochs) == ('darts_es', 2)
+  ada = es.get_config('darts,cifar10,ada,edd')
+  assert (ada.procedure.name, ada.procedure.max_weight_decay, ada.space) == (
+      'darts_ada', 3e-2, 'darts')
+  assert es.get_config('s2,cifar10').method == 'darts_2nd'
+  with pytest.raises(ValueError, match=r'expected SPACE,DATASET\[,ada\]\[,edd\]'):
+    es.get_config('s2,cifar10,edd,edd')

@@ -1,7 +1,6 @@
 """Every script in examples/ runs, at tiny sizes (EDD_EXAMPLES_TINY=1), so that none can rot."""
 
 import os
-import pathlib
 import subprocess
 import sys
 

@@ -10,6 +10,7 @@ from tensorboard.backend.event_processing import event_accumulator
 
 from edd_tf import search
 from edd_tf.bilevel import searcher as searcher_lib
+from tests import helpers
 from tests.helpers import tiny_search_config as tiny_config
 
 
@@ -77,20 +78,13 @@ def searcher_weights(config):
   return searcher.model.weights
 
 
-class _Interrupt(Exception):
-  pass
-
-
 def test_resume_after_interrupt_matches_uninterrupted_run(tmp_path):
   config = tiny_config(**{'search.epochs': 2})
   reference = search.run(config, tmp_path / 'ref')
 
-  def interrupt(epoch, step, steps, metrics):
-    del steps, metrics
-    if epoch == 1 and step == 2:
-      raise _Interrupt()
+  interrupt = helpers.interrupt_at(1, 2)
 
-  with pytest.raises(_Interrupt):
+  with pytest.raises(helpers.Interrupt):
     search.run(config, tmp_path / 'cut', progress=interrupt)
   partial = json.loads((tmp_path / 'cut' / 'genotype.json').read_text())
   assert partial['epochs'] == 1  # epoch 1 completed and was saved

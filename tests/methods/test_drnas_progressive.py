@@ -14,6 +14,7 @@ from edd_tf.bilevel import searcher as searcher_lib
 from edd_tf.methods import drnas
 from edd_tf.nets import mixed_op
 from edd_tf.nets import widening
+from tests import helpers
 from tests.helpers import set_fields
 from tests.methods.test_search_methods import tiny_config
 
@@ -242,10 +243,6 @@ def test_bad_stage_settings_are_refused(field, value, match):
 # ---- the whole search -------------------------------------------------------------------
 
 
-class _Interrupt(Exception):
-  pass
-
-
 @pytest.mark.slow
 def test_two_stage_search_warms_up_prunes_and_resumes_exactly_in_stage_2(tmp_path):
   config = progressive_config()
@@ -268,18 +265,11 @@ def test_two_stage_search_warms_up_prunes_and_resumes_exactly_in_stage_2(tmp_pat
     np.testing.assert_array_equal(arch_after[2][key], arch_after[1][key] * mask)  # pruned, warm-up
     assert not np.allclose(arch_after[3][key], arch_after[2][key])
 
-  def interrupt_in(at):
-    def interrupt(epoch, step, steps, metrics):
-      del steps, metrics
-      if epoch == at and step == 1:
-        raise _Interrupt()
-    return interrupt
-
   # Cut in the first epoch of stage 2 (the resumed run carries stage 1 over again from
   # the checkpoint), then in its second (it restores stage 2's weights and masks).
   for at in (2, 3):
-    with pytest.raises(_Interrupt):
-      search.run(config, tmp_path / 'cut', progress=interrupt_in(at))
+    with pytest.raises(helpers.Interrupt):
+      search.run(config, tmp_path / 'cut', progress=helpers.interrupt_at(at, 1))
   resumed = search.run(config, tmp_path / 'cut')
   assert resumed['genotype'] == reference['genotype']
   for key, value in reference['arch'].items():

@@ -48,7 +48,10 @@ RIVALS = _rival_configs()
 PROCEDURE_CONFIGS = {'darts_es:s2,cifar10': None, 'darts_es:s2,cifar10,ada': None,
                      'rdarts:dp0.6,s2,cifar10': None, 'rdarts:l2=2.43e-2,s2,cifar10': None,
                      'sgas:nb201': None, 'sgas:darts,cri2': None,
-                     'darts_pt:nb201,sdarts_rs': None, 'darts_pt:s2,fix_alpha': None}
+                     'darts_pt:nb201,sdarts_rs': None, 'darts_pt:s2,fix_alpha': None,
+                     # each procedure with a second method: EDD-DARTS' search
+                     'darts_es:s2,cifar10,edd': None, 'darts_es:s2,cifar10,ada,edd': None,
+                     'sgas:nb201,edd': None}
 for _name in PROCEDURE_CONFIGS:
   _file, _, _arg = _name.partition(':')
   RIVALS[_name] = importlib.import_module(f'configs.{_file}').get_config(_arg)

@@ -9,6 +9,7 @@ import tensorflow as tf
 from edd_tf import search
 from edd_tf import train
 from edd_tf.final import genotypes
+from tests import helpers
 from tests.helpers import set_fields
 
 # (method, space, extra overrides): tiny settings, real images from the sample.
@@ -73,10 +74,6 @@ def tiny_config(method, space, **overrides):
   return set_fields(c, overrides)
 
 
-class _Interrupt(Exception):
-  pass
-
-
 @pytest.mark.parametrize('case', [pytest.param(c, marks=pytest.mark.slow) if c in SLOW_CASES else c
                                   for c in sorted(CASES)])
 def test_search_runs_and_resumes_exactly(tmp_path, case):
@@ -87,12 +84,9 @@ def test_search_runs_and_resumes_exactly(tmp_path, case):
   saved = json.loads((tmp_path / 'ref' / 'genotype.json').read_text())
   assert saved['genotype'] == reference['genotype'] and saved['finished']
 
-  def interrupt(epoch, step, steps, metrics):
-    del steps, metrics
-    if epoch == 1 and step == 1:
-      raise _Interrupt()
+  interrupt = helpers.interrupt_at(1, 1)
 
-  with pytest.raises(_Interrupt):
+  with pytest.raises(helpers.Interrupt):
     search.run(config, tmp_path / 'cut', progress=interrupt)
   assert not json.loads((tmp_path / 'cut' / 'genotype.json').read_text())['finished']
   resumed = search.run(config, tmp_path / 'cut')
@@ -126,9 +120,9 @@ def test_unfinished_search_genotype_is_refused_by_train(tmp_path):
   def interrupt(epoch, step, steps, metrics):
     del step, steps, metrics
     if epoch == 1:
-      raise _Interrupt()
+      raise helpers.Interrupt()
 
-  with pytest.raises(_Interrupt):
+  with pytest.raises(helpers.Interrupt):
     search.run(config, tmp_path / 'search', progress=interrupt)
   with pytest.raises(ValueError, match=r'stopped after epoch 1.*allow_unfinished_search'):
     genotypes.resolve_genotype(str(tmp_path / 'search'), 'nb201')

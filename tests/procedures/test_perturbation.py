@@ -10,6 +10,7 @@ from edd_tf import search
 from edd_tf import spaces
 from edd_tf.bilevel import mixing_edit
 from edd_tf.procedures import perturbation as pt
+from tests import helpers
 from tests.methods.test_search_methods import tiny_config
 
 
@@ -205,10 +206,6 @@ def test_validation_score_restores_batchnorm_and_the_edit(tmp_path):
     np.testing.assert_array_equal(v.numpy(), value)
 
 
-class _Interrupt(Exception):
-  pass
-
-
 def test_nb201_search_projects_every_edge_and_resumes_exactly(tmp_path):
   # 1 search epoch, then 6 tune epochs with an event at each: 6 decisions.
   config = tiny_config('darts', 'nb201', **{'search.epochs': 1})
@@ -223,12 +220,9 @@ def test_nb201_search_projects_every_edge_and_resumes_exactly(tmp_path):
   assert ref['genotype'] == spaces.get_space('nb201').derive(
       {'alphas': np.eye(5)[[ops[e].index(by_edge[e]) for e in range(6)]]})
 
-  def interrupt(epoch, step, steps, metrics):   # inside the tuning, after 3 projections
-    del steps, metrics
-    if epoch == 3 and step == 1:
-      raise _Interrupt()
+  interrupt = helpers.interrupt_at(3, 1)   # inside the tuning, after 3 projections
 
-  with pytest.raises(_Interrupt):
+  with pytest.raises(helpers.Interrupt):
     search.run(config, tmp_path / 'cut', progress=interrupt)
   resumed = search.run(config, tmp_path / 'cut')
   assert resumed['pt_decisions'] == decisions and resumed['genotype'] == ref['genotype']

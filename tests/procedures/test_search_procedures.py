@@ -9,11 +9,8 @@ import tensorflow as tf
 from edd_tf import procedures
 from edd_tf import search
 from edd_tf.procedures import base
+from tests import helpers
 from tests.methods.test_search_methods import tiny_config
-
-
-class _Interrupt(Exception):
-  pass
 
 
 class _StopAfterTwo(base.Procedure):
@@ -40,12 +37,9 @@ def test_hessian_eigenvalue_every_epoch_and_exact_resume(tmp_path):
   assert len(values) == 2 and all(np.isfinite(v) for v in values)
   assert ref['genotype_epoch'] == 2 and not ref['stopped_early']
 
-  def interrupt(epoch, step, steps, metrics):
-    del steps, metrics
-    if epoch == 1 and step == 1:
-      raise _Interrupt()
+  interrupt = helpers.interrupt_at(1, 1)
 
-  with pytest.raises(_Interrupt):
+  with pytest.raises(helpers.Interrupt):
     search.run(config, tmp_path / 'cut', progress=interrupt)
   resumed = search.run(config, tmp_path / 'cut')
   np.testing.assert_allclose([h[procedures.EIGENVALUE] for h in resumed['history']], values,
@@ -162,9 +156,9 @@ def test_a_run_interrupted_after_a_rollback_resumes_to_the_same_result(tmp_path,
     del step, steps, metrics
     calls.append(epoch)
     if calls.count(1) == 2:   # epoch 2 the second time, i.e. after the rollback
-      raise _Interrupt()
+      raise helpers.Interrupt()
 
-  with pytest.raises(_Interrupt):
+  with pytest.raises(helpers.Interrupt):
     search.run(config, tmp_path / 'cut', progress=interrupt)
   resumed = search.run(config, tmp_path / 'cut')
   assert resumed['genotype'] == ref['genotype']

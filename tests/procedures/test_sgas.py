@@ -8,6 +8,7 @@ from edd_tf import search
 from edd_tf import spaces
 from edd_tf.bilevel import searcher as searcher_lib
 from edd_tf.procedures import sgas
+from tests import helpers
 from tests.methods.test_search_methods import tiny_config
 
 # Ops [none, a, b] on three edges (log(|O| - 1) = log 2).
@@ -125,10 +126,6 @@ def test_refuses_a_space_without_none_and_too_few_epochs():
     search.check_config(config)
 
 
-class _Interrupt(Exception):
-  pass
-
-
 def test_nb201_search_decides_every_edge_and_resumes_exactly(tmp_path):
   # 6 decisions at the ends of epochs 0..5, one more epoch: 7 epochs.
   config = tiny_config('darts', 'nb201', **{'search.epochs': 7, 'data.train_examples': 64})
@@ -148,12 +145,9 @@ def test_nb201_search_decides_every_edge_and_resumes_exactly(tmp_path):
   # A decided edge's alphas no longer move: the last two epochs' records agree.
   alphas = np.asarray(ref['arch']['alphas'])
 
-  def interrupt(epoch, step, steps, metrics):
-    del steps, metrics
-    if epoch == 3 and step == 1:
-      raise _Interrupt()
+  interrupt = helpers.interrupt_at(3, 1)
 
-  with pytest.raises(_Interrupt):
+  with pytest.raises(helpers.Interrupt):
     search.run(config, tmp_path / 'cut', progress=interrupt)
   resumed = search.run(config, tmp_path / 'cut')
   assert resumed['sgas_decisions'] == decisions and resumed['genotype'] == cell
