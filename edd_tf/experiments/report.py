@@ -50,6 +50,21 @@ NATS_COLUMNS = tuple(
     for key, head in (('cifar10_valid', 'C10 valid'), ('cifar10_full_test', 'C10 test'),
                       ('cifar100_valid', 'C100 valid'), ('cifar100_test', 'C100 test'),
                       ('imagenet16_valid', 'IN16 valid'), ('imagenet16_test', 'IN16 test')))
+# DARTS-family runs have no benchmark row: the found cells' parameter-free ops,
+# RobustDARTS' measure of collapse, instead.
+PARAMETER_FREE_OPS = ('none', 'skip_connect', 'max_pool_3x3', 'avg_pool_3x3', 'noise')
+CELL_COLUMNS = tuple(
+    (f'param_free_{cell}', f'param-free {cell}', f'found {cell} cell',
+     f'edges of the found {cell} cell whose op has no weights ({", ".join(PARAMETER_FREE_OPS)}; '
+     f'out of 8 in a pair genotype): RobustDARTS\' measure of collapse')
+    for cell in ('normal', 'reduce'))
+
+
+def cell_counts(genotype):
+  """{'param_free_normal', 'param_free_reduce'} of a DARTS-family genotype dict."""
+  return {f'param_free_{cell}': float(sum(entry[0] in PARAMETER_FREE_OPS
+                                          for entry in genotype[cell]))
+          for cell in ('normal', 'reduce')}
 
 
 # ---------------------------------------------------------------------------
@@ -153,10 +168,14 @@ def write_report(dirs, out, keys=None, benchmark=None, tensorboard=True, graphvi
         f'a run is a directory with config.json and a genotype.json of all epochs')
   keys = finished_runs.swept_keys(runs, keys)
   columns = NATS_COLUMNS if benchmark is not None else SHIPPED_COLUMNS
+  darts_family = all(spaces.get_space(r.result.get('space', 'nb201')).family == 'darts'
+                     for r in runs)
+  if darts_family:
+    columns, benchmark = CELL_COLUMNS, None
   notes = [f'skipped {len(unfinished)} unfinished run(s): ' +
            ', '.join(str(u) for u in unfinished)] if unfinished else []
   for r in runs:
-    r.bench = r.result.get('benchmark')
+    r.bench = cell_counts(r.result['genotype']) if darts_family else r.result.get('benchmark')
     if benchmark is not None:
       r.bench = None
       if spaces.get_space(r.result.get('space', 'nb201')).family == 'nb201':
@@ -177,6 +196,10 @@ def write_report(dirs, out, keys=None, benchmark=None, tensorboard=True, graphvi
 
   source = ('NATS-Bench topology file (--nats_bench)' if benchmark is not None else
             'the shipped NAS-Bench-201 table (edd_tf/assets; cifar10-valid for CIFAR-10)')
+  measured = ('DARTS-family cells (no benchmark table): counts of parameter-free ops in the '
+              'found cells' if darts_family else
+              f'Benchmark accuracies (percent, 200-epoch training, mean over its trials) of the '
+              f'found cell from {source}')
   run_metrics = finished_runs.RUN_METRICS
   header = keys + ['runs'] + [f'{c[1]} [{c[2]}]' for c in columns] + [m[1] for m in run_metrics]
   table = [[*row['values'], row['runs']] +
@@ -189,9 +212,8 @@ def write_report(dirs, out, keys=None, benchmark=None, tensorboard=True, graphvi
               for _, g in groups for r in g]
   md = [f'# Search report: {len(runs)} runs in {len(groups)} groups', '',
         f'Runs from {", ".join(str(d) for d in dirs)}. Grouped by {keys or "nothing"}; '
-        f'mean ± sample standard deviation (n-1) over the runs (seeds) of a group. Benchmark '
-        f'accuracies (percent, 200-epoch training, mean over its trials) of the found cell from '
-        f'{source}.', '', _markdown_table(header, table), '', 'Columns:']
+        f'mean ± sample standard deviation (n-1) over the runs (seeds) of a group. '
+        f'{measured}.', '', _markdown_table(header, table), '', 'Columns:']
   md += [f'- **{c[1]}**: {c[2]} - {c[3]}.' for c in columns]
   md += ['- **search (s)**: wall-clock seconds of the search; **final t**, **H**: temperature '
          'and mean entropy over edges in the last epoch; **discretized acc**: the argmax cell '

@@ -106,3 +106,33 @@ def test_nats_bench_gives_the_papers_cifar10_test_column(lam_sweep, tmp_path, ta
     expected = np.mean([r['benchmark']['cifar10_test'] + 3.0 for r in results])
     assert row['cifar10_full_test_mean'] == pytest.approx(expected)
     assert not math.isnan(row['cifar100_test_mean'])
+
+
+def test_darts_family_runs_count_parameter_free_ops(tmp_path):
+  """RobustDARTS' collapse measure: skip / pooling / none / noise edges of the found cells."""
+  cells = {0: [['skip_connect', 0], ['skip_connect', 1], ['sep_conv_3x3', 0], ['none', 1],
+               ['max_pool_3x3', 0], ['sep_conv_3x3', 2], ['skip_connect', 3], ['sep_conv_3x3', 1]],
+           1: [['sep_conv_3x3', 0], ['sep_conv_3x3', 1]] * 4}
+  for seed, normal in cells.items():
+    workdir = tmp_path / 'runs' / f'seed={seed}'
+    workdir.mkdir(parents=True)
+    config = workdirs.make_config(seed=seed, space='s3')
+    genotype = {'normal': normal, 'normal_concat': [2, 3, 4, 5],
+                'reduce': [['avg_pool_3x3', 0]] * 2 + [['sep_conv_3x3', 1]] * 6,
+                'reduce_concat': [2, 3, 4, 5]}
+    history = [dict(epoch=e, entropy=1.0, entropy_tempered=1.0, temperature=1.0, discrete_acc=0.2,
+                    seconds=5.0, genotype=genotype)
+               for e in (1, 2, 3)]
+    (workdir / 'config.json').write_text(json.dumps(config))
+    (workdir / 'genotype.json').write_text(json.dumps(
+        {'space': 's3', 'genotype': genotype, 'epochs': 3, 'history': history}))
+  assert report.cell_counts({'normal': cells[0], 'reduce': cells[1]}) == {
+      'param_free_normal': 5.0, 'param_free_reduce': 0.0}
+  out = report.write_report([tmp_path / 'runs'], tmp_path / 'out', tensorboard=False,
+                            graphviz=False)
+  with open(out['summary']) as f:
+    (row,) = list(csv.DictReader(f))
+  assert float(row['param_free_normal_mean']) == pytest.approx(2.5)   # 5 and 0
+  assert float(row['param_free_reduce_mean']) == pytest.approx(2.0)
+  md = out['report'].read_text()
+  assert 'param-free normal [found normal cell]' in md and 'NAS-Bench-201 table' not in md
