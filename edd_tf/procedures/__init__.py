@@ -6,12 +6,14 @@ search and names the epoch whose genotype is the result. 'none' is the fixed
 number of identical epochs read out at the end; 'darts_es' stops early and
 'darts_ada' rolls back with a raised weight decay (R-DARTS); 'sgas' decides
 edges greedily during the search (SGAS); 'darts_pt' fine-tunes after the
-search and fixes edges by perturbation (DARTS+PT). To add one, write its module
+search and fixes edges by perturbation (DARTS+PT); 'best_val' returns the
+best supernet validation epoch's genotype (GAEA's bilevel runs). To add one, write its module
 (subclass `base.Procedure`), add one line here and a config in configs/.
 """
 
 from edd_tf.procedures import adaptive_decay
 from edd_tf.procedures import base
+from edd_tf.procedures import best_epoch
 from edd_tf.procedures import early_stop
 from edd_tf.procedures import perturbation
 from edd_tf.procedures import sgas
@@ -26,6 +28,7 @@ PROCEDURES = {
     'darts_ada': adaptive_decay.DartsADA,
     'sgas': sgas.SGAS,
     'darts_pt': perturbation.DartsPT,
+    'best_val': best_epoch.BestValidationEpoch,
 }
 
 
